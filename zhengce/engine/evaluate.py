@@ -1,0 +1,229 @@
+"""The per-entity evaluator: (pack, entity, as_of) → Report with amounts, kinds, traces and near-misses.
+
+Order of work for one rule (the bulk backends follow the same order):
+1. validity at as_of (document effective/expiry, rule window, repeal) — else ``not_in_force``;
+2. conditions (Kleene logic): any false → ``not_eligible`` (+ near-misses); any unknown → ``undetermined``;
+3. amount expression, then each cap in order (min), then quantise to 分 (ROUND_HALF_UP);
+4. per entity: stacking groups (就高: the highest amount counts, ties → first rule), then group caps
+   (e.g. 原则上不超过上年度企业地方贡献) over the rules they cover.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from zhengce.engine.nearmiss import Explainer
+from zhengce.engine.results import CapTrace, ConditionTrace, GroupCapResult, Report, RuleResult
+from zhengce.entities.model import Entity
+from zhengce.expr import ast as A
+from zhengce.expr.interp import compile_expr
+from zhengce.expr.parser import to_text
+from zhengce.money import format_quantity, quantize_yuan
+from zhengce.rules.amounts import describe
+from zhengce.rules.loader import CompiledRule, Pack
+
+
+def validity_reason(cr: CompiledRule, as_of: date) -> str | None:
+    """None when the rule is in force at as_of, else the reason in Chinese."""
+    doc = cr.document
+    vf, vt = cr.valid_from, cr.valid_to
+    if doc.repealed is not None and as_of >= doc.repealed.date:
+        return f"已于{doc.repealed.date.isoformat()}被{doc.repealed.by}废止"
+    if vf is not None and as_of < vf:
+        return f"尚未生效（自{vf.isoformat()}起施行）"
+    if vt is not None and as_of > vt:
+        return f"已失效（有效期至{vt.isoformat()}）"
+    return None
+
+
+def in_force(cr: CompiledRule, as_of: date) -> bool:
+    return validity_reason(cr, as_of) is None
+
+
+class Evaluator:
+    """Holds per-pack caches (explainer, compiled group caps); reuse it across entities."""
+
+    def __init__(self, pack: Pack):
+        self.pack = pack
+        self.explainer = Explainer(pack.params, self._unit_of_any)
+        self._cond_texts: dict[tuple[str, str], str] = {}
+        self._cond_fields: dict[tuple[str, str], tuple[str, ...]] = {}
+        for cr in pack.rules:
+            for cid, _label, node in cr.conditions:
+                self._cond_texts[(cr.id, cid)] = to_text(node)
+                self._cond_fields[(cr.id, cid)] = tuple(sorted(A.fields_of(node)))
+        self._gc_fns = [(doc, gc, compile_expr(node, pack.params)) for doc, gc, node in pack.group_caps]
+        self._unit_cache: dict[str, str | None] = {}
+
+    def _unit_of_any(self, name: str) -> str | None:
+        if name not in self._unit_cache:
+            unit = None
+            for flds in self.pack.schema.fields.values():
+                if name in flds:
+                    unit = flds[name].unit
+                    break
+            self._unit_cache[name] = unit
+        return self._unit_cache[name]
+
+    # ------------------------------------------------------------------
+    def evaluate(self, entity: Entity, as_of: date, *, trace: bool = True) -> Report:
+        results: list[RuleResult] = []
+        self._evaluate_one(entity, as_of, results, trace)
+        for child in entity.children:
+            self._evaluate_one(child, as_of, results, trace)
+        _apply_stacking(results)
+        gcs = self._apply_group_caps(entity, as_of, results)
+        return Report(entity.type, entity.id, entity.name, as_of, results, gcs)
+
+    def _evaluate_one(self, entity: Entity, as_of: date, out: list[RuleResult], trace: bool) -> None:
+        env = dict(entity.fields)
+        env["as_of"] = as_of
+        for cr in self.pack.rules_for(entity.type):
+            out.append(self.evaluate_rule(cr, env, entity.id, as_of, trace))
+
+    def evaluate_rule(self, cr: CompiledRule, env: dict, entity_id: str, as_of: date, trace: bool = True) -> RuleResult:
+        rule, doc = cr.rule, cr.document
+        res = RuleResult(
+            rule_id=rule.id, title=rule.title, doc_no=doc.doc_no, doc_title=doc.title, article=rule.article,
+            lines=rule.lines, seed=doc.seed, entity_type=rule.entity, entity_id=entity_id, kind=rule.kind,
+            status="not_in_force", eligible=None, interpretations=rule.interpretations,
+            stacking_group=rule.stacking_group, quote=rule.quote, per=rule.per,
+        )
+        reason = validity_reason(cr, as_of)
+        if reason is not None:
+            res.reason = reason
+            return res
+        failed: list[int] = []
+        unknown: list[int] = []
+        for i, fn in enumerate(cr.cond_fns):
+            v = fn(env)
+            if v is None:
+                unknown.append(i)
+            elif v is False:
+                failed.append(i)
+            elif v is not True:
+                raise TypeError(f"rule {rule.id}: condition {cr.conditions[i][0]} gave {v!r}, not true/false")
+        if trace:
+            for i, (cid, label, _node) in enumerate(cr.conditions):
+                key = (rule.id, cid)
+                result = False if i in failed else (None if i in unknown else True)
+                res.conditions.append(ConditionTrace(cid, label, self._cond_texts[key], result,
+                                                     {f: env.get(f) for f in self._cond_fields[key]}))
+        if failed:
+            res.status, res.eligible = "not_eligible", False
+            if trace:
+                for i in failed:
+                    cid, label, node = cr.conditions[i]
+                    res.near_misses.extend(self.explainer.explain(cid, label, node, env))
+            return res
+        if unknown:
+            res.status = "undetermined"
+            missing = set()
+            for i in unknown:
+                missing.update(f for f in self._cond_fields[(rule.id, cr.conditions[i][0])] if env.get(f) is None)
+            res.missing_fields = sorted(missing)
+            res.reason = "缺少数据：" + "、".join(res.missing_fields) if missing else "条件无法判定"
+            return res
+        res.status, res.eligible = "eligible", True
+        if cr.amount_fn is None:  # eligibility-only rule: the text states no amount
+            return res
+        amount = cr.amount_fn(env)
+        if amount is None:
+            res.missing_fields = sorted(f for f in A.fields_of(cr.amount) if env.get(f) is None)
+            res.reason = "符合条件，但计算金额缺少数据：" + "、".join(res.missing_fields)
+            return res
+        if not isinstance(amount, Decimal):
+            raise TypeError(f"rule {rule.id}: amount gave {amount!r}, not a number")
+        amount = max(amount, Decimal(0))
+        res.uncapped = amount
+        steps = [f"{describe(rule.amount)} = {format_quantity(amount, None)}元"] if trace else []
+        for (label, _node), fn in zip(cr.caps, cr.cap_fns, strict=True):
+            limit = fn(env)
+            if limit is None:
+                res.caps.append(CapTrace(label, None, False))
+                missing = sorted(f for f in A.fields_of(_node) if env.get(f) is None)
+                res.missing_fields.extend(missing)
+                res.reason = f"上限“{label}”缺少数据：" + "、".join(missing)
+                continue
+            binding = limit < amount
+            res.caps.append(CapTrace(label, limit, binding))
+            if binding:
+                amount = limit
+                if trace:
+                    steps.append(f"受“{label}”限制 → {format_quantity(limit, None)}元")
+        res.amount = quantize_yuan(amount)
+        if trace:
+            res.arithmetic = "；".join(steps)
+        if rule.funding:
+            res.funding = _split(res.amount, rule.funding)
+        return res
+
+    def _apply_group_caps(self, entity: Entity, as_of: date, results: list[RuleResult]) -> list[GroupCapResult]:
+        out = []
+        if not self._gc_fns:
+            return out
+        env = dict(entity.fields)
+        env["as_of"] = as_of
+        for doc, gc, fn in self._gc_fns:
+            if gc.entity != entity.type:
+                continue
+            covered = [r for r in results if r.doc_no == doc.doc_no and r.counts
+                       and (gc.rules == "all" or r.rule_id in gc.rules)]
+            if not covered:
+                continue
+            total = sum((r.amount for r in covered), Decimal(0))
+            limit = fn(env)
+            if isinstance(limit, Decimal):
+                limit = quantize_yuan(max(limit, Decimal(0)))
+            binding = limit is not None and total > limit
+            after = limit if binding else total
+            for r in covered:
+                r.group_caps.append(gc.id)
+            out.append(GroupCapResult(gc.id, doc.doc_no, gc.label, limit, total, after, binding,
+                                      [r.rule_id for r in covered], gc.interpretation))
+        return out
+
+
+def _apply_stacking(results: list[RuleResult]) -> None:
+    """就高不重复: within one stacking group (per entity), only the highest amount counts; ties → first rule."""
+    best: dict[tuple[str, str], RuleResult] = {}
+    for r in results:
+        if r.stacking_group is None or r.status != "eligible" or r.amount is None:
+            continue
+        key = (r.entity_id, r.stacking_group)
+        cur = best.get(key)
+        if cur is None or r.amount > cur.amount:
+            best[key] = r
+    for r in results:
+        if r.stacking_group is None or r.status != "eligible" or r.amount is None:
+            continue
+        winner = best[(r.entity_id, r.stacking_group)]
+        if winner is not r:
+            r.superseded_by = winner.rule_id
+
+
+def _split(amount: Decimal, shares: dict[str, str]) -> dict[str, Decimal]:
+    """Split an amount by shares; the last share takes the rounding remainder so parts add up exactly."""
+    from zhengce.money import to_decimal
+
+    out: dict[str, Decimal] = {}
+    keys = list(shares)
+    rest = amount
+    for k in keys[:-1]:
+        part = quantize_yuan(amount * to_decimal(shares[k]))
+        out[k] = part
+        rest -= part
+    out[keys[-1]] = rest
+    return out
+
+
+_EVALUATORS: dict[int, Evaluator] = {}
+
+
+def evaluate(pack: Pack, entity: Entity, as_of: date, *, trace: bool = True) -> Report:
+    """Evaluate one entity (and its children) against every rule of the pack, as of a date."""
+    ev = _EVALUATORS.get(id(pack))
+    if ev is None or ev.pack is not pack:
+        ev = _EVALUATORS[id(pack)] = Evaluator(pack)
+    return ev.evaluate(entity, as_of, trace=trace)

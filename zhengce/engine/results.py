@@ -1,0 +1,189 @@
+"""Evaluation results: per rule (status, amount, kind, trace, near-misses) and per entity (totals, group caps).
+
+``to_json`` is the stable, documented output schema (docs/output-schema.md, version in SCHEMA_VERSION).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from zhengce.engine.nearmiss import NearMiss
+from zhengce.money import quantize_yuan
+
+SCHEMA_VERSION = "1.0"
+
+
+def dec(v: Decimal | None) -> str | None:
+    return None if v is None else format(quantize_yuan(v), "f")
+
+
+def jv(v: object) -> object:
+    """JSON-safe value: Decimal → string (exact), date → ISO, tuple → list."""
+    if isinstance(v, Decimal):
+        return format(v.normalize(), "f") if v == v.to_integral_value() else format(v, "f")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, tuple):
+        return [jv(x) for x in v]
+    return v
+
+
+@dataclass
+class ConditionTrace:
+    id: str
+    label: str
+    expr: str
+    result: bool | None
+    values: dict[str, object]
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "label": self.label, "expr": self.expr, "result": self.result,
+                "values": {k: jv(v) for k, v in self.values.items()}}
+
+
+@dataclass
+class CapTrace:
+    label: str
+    limit: Decimal | None
+    binding: bool
+
+    def to_json(self) -> dict:
+        return {"label": self.label, "limit_yuan": dec(self.limit), "binding": self.binding}
+
+
+@dataclass
+class RuleResult:
+    rule_id: str
+    title: str
+    doc_no: str
+    doc_title: str
+    article: str
+    lines: tuple[int, int]
+    seed: str
+    entity_type: str
+    entity_id: str
+    kind: str
+    status: str  # eligible | not_eligible | undetermined | not_in_force
+    eligible: bool | None
+    amount: Decimal | None = None  # after caps, quantised to 分; for 'maximum' this is the maximum
+    uncapped: Decimal | None = None
+    arithmetic: str | None = None
+    conditions: list[ConditionTrace] = field(default_factory=list)
+    caps: list[CapTrace] = field(default_factory=list)
+    near_misses: list[NearMiss] = field(default_factory=list)
+    missing_fields: list[str] = field(default_factory=list)
+    reason: str | None = None  # why not in force / why undetermined
+    interpretations: list[str] = field(default_factory=list)
+    funding: dict[str, Decimal] | None = None
+    stacking_group: str | None = None
+    superseded_by: str | None = None
+    group_caps: list[str] = field(default_factory=list)
+    quote: str = ""
+    per: str | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Whether the amount counts towards the entity's totals."""
+        return self.status == "eligible" and self.amount is not None and self.superseded_by is None
+
+    @property
+    def is_near_miss(self) -> bool:
+        """Not eligible, but every failed condition is a number within 20% of its threshold."""
+        if self.status != "not_eligible" or not self.near_misses:
+            return False
+        return all(n.relative_gap is not None and n.relative_gap <= Decimal("0.2") for n in self.near_misses)
+
+    def to_json(self) -> dict:
+        return {
+            "rule_id": self.rule_id,
+            "title": self.title,
+            "doc_no": self.doc_no,
+            "doc_title": self.doc_title,
+            "article": self.article,
+            "lines": list(self.lines),
+            "seed": self.seed,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "status": self.status,
+            "eligible": self.eligible,
+            "kind": self.kind,
+            "amount_yuan": dec(self.amount),
+            "uncapped_amount_yuan": dec(self.uncapped),
+            "arithmetic": self.arithmetic,
+            "caps_applied": [c.to_json() for c in self.caps],
+            "conditions": [c.to_json() for c in self.conditions],
+            "near_misses": [n.to_json() for n in self.near_misses],
+            "near_miss": self.is_near_miss,
+            "missing_fields": self.missing_fields,
+            "reason": self.reason,
+            "interpretations": self.interpretations,
+            "funding": None if self.funding is None else {k: dec(v) for k, v in self.funding.items()},
+            "stacking_group": self.stacking_group,
+            "superseded_by": self.superseded_by,
+            "group_caps": self.group_caps,
+            "per": self.per,
+            "quote": self.quote,
+        }
+
+
+@dataclass
+class GroupCapResult:
+    id: str
+    doc_no: str
+    label: str
+    limit: Decimal | None
+    total_before: Decimal
+    total_after: Decimal
+    binding: bool
+    rules: list[str]
+    interpretation: str | None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "doc_no": self.doc_no, "label": self.label, "limit_yuan": dec(self.limit),
+                "total_before_yuan": dec(self.total_before), "total_after_yuan": dec(self.total_after),
+                "binding": self.binding, "rules": self.rules, "interpretation": self.interpretation}
+
+
+@dataclass
+class Report:
+    entity_type: str
+    entity_id: str
+    entity_name: str | None
+    as_of: date
+    results: list[RuleResult]
+    group_caps: list[GroupCapResult] = field(default_factory=list)
+
+    def by_status(self, status: str) -> list[RuleResult]:
+        return [r for r in self.results if r.status == status]
+
+    def totals(self) -> dict[str, Decimal]:
+        """Sum of firm entitlements and of maximums, after stacking groups and group caps."""
+        firm = sum((r.amount for r in self.results if r.counts and r.kind == "entitlement"), Decimal(0))
+        maxi = sum((r.amount for r in self.results if r.counts and r.kind == "maximum"), Decimal(0))
+        reduction = sum((g.total_before - g.total_after for g in self.group_caps if g.binding), Decimal(0))
+        return {"entitlement": firm, "maximum": maxi, "group_cap_reduction": reduction,
+                "overall_upper_bound": firm + maxi - reduction}
+
+    def to_json(self, include_all: bool = True) -> dict:
+        t = self.totals()
+        results = self.results if include_all else [r for r in self.results if r.status != "not_in_force"]
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "entity": {"type": self.entity_type, "id": self.entity_id, "name": self.entity_name},
+            "as_of": self.as_of.isoformat(),
+            "summary": {
+                "eligible": len(self.by_status("eligible")),
+                "not_eligible": len(self.by_status("not_eligible")),
+                "undetermined": len(self.by_status("undetermined")),
+                "not_in_force": len(self.by_status("not_in_force")),
+                "near_misses": sum(1 for r in self.results if r.is_near_miss),
+                "entitlement_total_yuan": dec(t["entitlement"]),
+                "maximum_total_yuan": dec(t["maximum"]),
+                "group_cap_reduction_yuan": dec(t["group_cap_reduction"]),
+                "overall_upper_bound_yuan": dec(t["overall_upper_bound"]),
+            },
+            "group_caps": [g.to_json() for g in self.group_caps],
+            "results": [r.to_json() for r in results],
+        }
