@@ -32,6 +32,7 @@ class GroupCap(_Strict):
     """A cap over the sum of several rules' amounts for one entity (e.g. 原则上不超过上年度企业地方贡献)."""
 
     id: str
+    catalog: list[str] = Field(default_factory=list, description="inventory clause ids this cap encodes")
     label: str = Field(description="the cap as the text states it")
     limit: str = Field(description="expression giving the limit in 元, e.g. local_contribution_prev_year")
     rules: list[str] | Literal["all"] = Field(default="all", description="rule ids it covers ('all' = the whole document)")
