@@ -249,3 +249,48 @@ def cases(policies: PoliciesOpt = None) -> None:
     console.print(f"{total - bad}/{total} 用例通过")
     if bad:
         raise typer.Exit(1)
+
+
+@app.command()
+def coverage(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    details: Annotated[bool, typer.Option("--details", help="逐条列出每个条款的状态")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="有未说明的条款时返回非零")] = False,
+    policies: PoliciesOpt = None,
+) -> None:
+    """每个文件的可计算条款：已编码、已测试、不编码（附理由）、未说明。"""
+    from zhengce.coverage import compute, totals
+
+    pack = _load(policies)
+    try:
+        docs = compute(pack)
+    except ZhengceError as exc:
+        fail(exc)
+    tot = totals(docs)
+    if as_json:
+        sys.stdout.write(json.dumps({"totals": tot, "documents": [d.to_json() for d in docs]},
+                                    ensure_ascii=False, indent=2) + "\n")
+    else:
+        t = Table(title="可计算条款覆盖情况", expand=True)
+        for col in ("文号", "目录", "条款", "已编码", "已测试", "不编码", "未说明", "编码率"):
+            t.add_column(col, overflow="fold")
+        for d in docs:
+            n = len(d.clauses)
+            pct = f"{100 * d.count('encoded') / n:.0f}%" if n else "无清单"
+            t.add_row(d.doc_no, d.catalog or "", str(n), str(d.count("encoded")), str(d.tested),
+                      str(d.count("not_encoded")), str(d.count("unaccounted")), pct)
+        t.add_row("合计", "", str(tot["clauses"]), str(tot["encoded"]), str(tot["tested"]), str(tot["not_encoded"]),
+                  str(tot["unaccounted"]), f"{tot['encoded_pct']}%" if tot["clauses"] else "—", style="bold")
+        console.print(t)
+        console.print(f"已说明 {tot['accounted_pct']}%（已编码或注明不编码理由）；编码率 {tot['encoded_pct']}%")
+        for d in docs:
+            if details or d.count("unaccounted"):
+                for c in d.clauses:
+                    if details or c.status == "unaccounted":
+                        mark = {"encoded": "✓", "not_encoded": "—", "unaccounted": "✗"}[c.status]
+                        extra = ", ".join(c.rules) if c.rules else (c.reason or "未编码也未说明理由")
+                        console.print(f"  {mark} {d.doc_no} {c.id} {c.article} L{c.lines[0]}-{c.lines[1]} {c.summary} [dim]{extra}[/]")
+            if d.untracked_rules:
+                console.print(f"  [yellow]清单外规则[/] {d.doc_no}: {', '.join(d.untracked_rules)}")
+    if strict and (tot["unaccounted"] or tot["documents_without_inventory"]):
+        raise typer.Exit(1)
