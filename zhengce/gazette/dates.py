@@ -103,15 +103,20 @@ def _d(s: str) -> date | None:
     return _from_match(m) if m else None
 
 
+def _last(it):
+    last = None
+    for last in it:  # noqa: B007 - we want the final match
+        pass
+    return last
+
+
 def find_validity(flat: str, signed: date | None) -> Validity:
     """Effective and expiry dates from a document's whitespace-free text. The last clause wins:
     in a 印发 notice the attached instrument's closing article carries the validity."""
     v = Validity()
     for m in _FROM_RE.finditer(flat):
         v.effective, v.effective_at = _d(m.group(1)), m.start()
-    m_issue = None
-    for m_issue in _FROM_ISSUE_RE.finditer(flat):
-        pass
+    m_issue = _last(_FROM_ISSUE_RE.finditer(flat))
     if m_issue is not None and (v.effective_at is None or m_issue.start() > v.effective_at):
         v.effective, v.effective_at = signed, m_issue.start()
         v.note = "自印发之日起施行: effective = signed date"
@@ -122,9 +127,7 @@ def find_validity(flat: str, signed: date | None) -> Validity:
             v.effective, v.effective_at = _d(m.group(1)), m.start()
             v.expires, v.expires_at = _d(m.group(2)), m.start()
     if v.expires is None:
-        m = None
-        for m in _YEARS_RE.finditer(flat):
-            pass
+        m = _last(_YEARS_RE.finditer(flat))
         if m is not None:
             n = int(m.group(1)) if m.group(1).isdigit() else _cn_small(m.group(1).replace("两", "二"))
             base = v.effective or signed
