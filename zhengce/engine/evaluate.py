@@ -55,6 +55,7 @@ class Evaluator:
                 self._cond_fields[(cr.id, cid)] = tuple(sorted(A.fields_of(node)))
         self._gc_fns = [(doc, gc, compile_expr(node, pack.params)) for doc, gc, node in pack.group_caps]
         self._unit_cache: dict[str, str | None] = {}
+        self._meta: dict[str, tuple] = {}
 
     def _unit_of_any(self, name: str) -> str | None:
         if name not in self._unit_cache:
@@ -82,46 +83,56 @@ class Evaluator:
         for cr in self.pack.rules_for(entity.type):
             out.append(self.evaluate_rule(cr, env, entity.id, as_of, trace))
 
+    def _meta_for(self, cr: CompiledRule):
+        """Per-rule data precomputed once: validity bounds and, per condition, text, fields, closure, explain plan."""
+        meta = self._meta.get(cr.id)
+        if meta is None:
+            rep = cr.document.repealed.date if cr.document.repealed else None
+            conds = tuple(
+                (cid, label, self._cond_texts[(cr.id, cid)], self._cond_fields[(cr.id, cid)], fn,
+                 self.explainer._plan(node, True))
+                for (cid, label, node), fn in zip(cr.conditions, cr.cond_fns, strict=True)
+            )
+            meta = self._meta[cr.id] = (cr.valid_from, cr.valid_to, rep, conds)
+        return meta
+
     def evaluate_rule(self, cr: CompiledRule, env: dict, entity_id: str, as_of: date, trace: bool = True) -> RuleResult:
         rule, doc = cr.rule, cr.document
         res = RuleResult(
-            rule_id=rule.id, title=rule.title, doc_no=doc.doc_no, doc_title=doc.title, article=rule.article,
-            lines=rule.lines, seed=doc.seed, entity_type=rule.entity, entity_id=entity_id, kind=rule.kind,
-            status="not_in_force", eligible=None, interpretations=rule.interpretations,
+            rule.id, rule.title, doc.doc_no, doc.title, rule.article, rule.lines, doc.seed, rule.entity, entity_id,
+            rule.kind, "not_in_force", None, interpretations=rule.interpretations,
             stacking_group=rule.stacking_group, quote=rule.quote, per=rule.per,
         )
-        reason = validity_reason(cr, as_of)
-        if reason is not None:
-            res.reason = reason
+        vf, vt, rep, conds = self._meta_for(cr)
+        if (vf is not None and as_of < vf) or (vt is not None and as_of > vt) or (rep is not None and as_of >= rep):
+            res.reason = validity_reason(cr, as_of)
             return res
-        failed: list[int] = []
-        unknown: list[int] = []
-        for i, fn in enumerate(cr.cond_fns):
+        failed = unknown = False
+        traces = res.conditions
+        for cid, label, text, flds, fn, _plan in conds:
             v = fn(env)
             if v is None:
-                unknown.append(i)
+                unknown = True
             elif v is False:
-                failed.append(i)
+                failed = True
             elif v is not True:
-                raise TypeError(f"rule {rule.id}: condition {cr.conditions[i][0]} gave {v!r}, not true/false")
-        if trace:
-            for i, (cid, label, _node) in enumerate(cr.conditions):
-                key = (rule.id, cid)
-                result = False if i in failed else (None if i in unknown else True)
-                res.conditions.append(ConditionTrace(cid, label, self._cond_texts[key], result,
-                                                     {f: env.get(f) for f in self._cond_fields[key]}))
+                raise TypeError(f"rule {rule.id}: condition {cid} gave {v!r}, not true/false")
+            if trace:
+                traces.append(ConditionTrace(cid, label, text, v, {f: env.get(f) for f in flds}))
         if failed:
             res.status, res.eligible = "not_eligible", False
             if trace:
-                for i in failed:
-                    cid, label, node = cr.conditions[i]
-                    res.near_misses.extend(self.explainer.explain(cid, label, node, env))
+                nms = res.near_misses
+                for (cid, label, _t, _f, _fn, plan), ct in zip(conds, traces, strict=True):
+                    if ct.result is False:
+                        plan(env, nms, cid, label)
             return res
         if unknown:
             res.status = "undetermined"
             missing = set()
-            for i in unknown:
-                missing.update(f for f in self._cond_fields[(rule.id, cr.conditions[i][0])] if env.get(f) is None)
+            for cid, _label, _text, flds, fn, _plan in conds:
+                if fn(env) is None:
+                    missing.update(f for f in flds if env.get(f) is None)
             res.missing_fields = sorted(missing)
             res.reason = "缺少数据：" + "、".join(res.missing_fields) if missing else "条件无法判定"
             return res

@@ -30,7 +30,7 @@ def jv(v: object) -> object:
     return v
 
 
-@dataclass
+@dataclass(slots=True)
 class ConditionTrace:
     id: str
     label: str
@@ -43,7 +43,7 @@ class ConditionTrace:
                 "values": {k: jv(v) for k, v in self.values.items()}}
 
 
-@dataclass
+@dataclass(slots=True)
 class CapTrace:
     label: str
     limit: Decimal | None
@@ -53,7 +53,7 @@ class CapTrace:
         return {"label": self.label, "limit_yuan": dec(self.limit), "binding": self.binding}
 
 
-@dataclass
+@dataclass(slots=True)
 class RuleResult:
     rule_id: str
     title: str

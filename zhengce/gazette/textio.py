@@ -89,7 +89,7 @@ def decode(data: bytes, source: str = "") -> str:
                     f"neither UTF-8 (bad byte at offset {utf_exc.start}) nor GB18030/GBK text; "
                     "convert it with iconv -f <encoding> -t utf-8", source) from None
             if not _plausible_text(text):
-                raise EncodingError("bytes decode as GB18030 but do not look like Chinese text", source)
+                raise EncodingError("bytes decode as GB18030 but do not look like Chinese text", source) from None
     if not text.strip():
         raise EmptyInputError("file contains only whitespace", source)
     if not _plausible_text(text):
