@@ -294,3 +294,28 @@ def coverage(
                 console.print(f"  [yellow]清单外规则[/] {d.doc_no}: {', '.join(d.untracked_rules)}")
     if strict and (tot["unaccounted"] or tot["documents_without_inventory"]):
         raise typer.Exit(1)
+
+
+@app.command()
+def fields(
+    entity: Annotated[str | None, typer.Option("--entity", help="只列出该实体类型")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="输出 docs/entities.md 的内容")] = False,
+    policies: PoliciesOpt = None,
+) -> None:
+    """实体输入字段：名称、类型、单位（核心字段 + 各规则包声明的字段）。"""
+    from zhengce.entities.docs import render_markdown
+
+    pack = _load(policies)
+    if markdown:
+        sys.stdout.write(render_markdown(pack.schema) + "\n")
+        return
+    t = Table(title="实体字段", expand=True)
+    for col in ("实体", "字段", "名称", "类型", "单位"):
+        t.add_column(col, overflow="fold")
+    for etype, flds in pack.schema.fields.items():
+        if entity and etype != entity:
+            continue
+        for name in sorted(flds):
+            f = flds[name]
+            t.add_row(etype, name, f.label, f.type, f.unit or "")
+    console.print(t)

@@ -148,7 +148,7 @@ class Evaluator:
             raise TypeError(f"rule {rule.id}: amount gave {amount!r}, not a number")
         amount = max(amount, Decimal(0))
         res.uncapped = amount
-        steps = [f"{describe(rule.amount)} = {format_quantity(amount, None)}元"] if trace else []
+        steps = [self._arithmetic(cr, env, amount)] if trace else []
         for (label, _node), fn in zip(cr.caps, cr.cap_fns, strict=True):
             limit = fn(env)
             if limit is None:
@@ -162,13 +162,20 @@ class Evaluator:
             if binding:
                 amount = limit
                 if trace:
-                    steps.append(f"受“{label}”限制 → {format_quantity(limit, None)}元")
+                    steps.append(f"受“{label}”限制 → {_yuan(limit)}")
         res.amount = quantize_yuan(amount)
         if trace:
             res.arithmetic = "；".join(steps)
         if rule.funding:
             res.funding = _split(res.amount, rule.funding)
         return res
+
+    def _arithmetic(self, cr: CompiledRule, env: dict, amount: Decimal) -> str:
+        """'10% × equipment_investment（equipment_investment = 6200万元）= 620万元' — the formula with its inputs."""
+        used = sorted(A.fields_of(cr.amount))
+        inputs = "，".join(f"{f} = {format_quantity(env[f], self._unit_of_any(f)) if isinstance(env.get(f), Decimal) else env.get(f)}"
+                          for f in used if f != "as_of")
+        return f"{describe(cr.rule.amount)}{'（' + inputs + '）' if inputs else ''} = {_yuan(amount)}"
 
     def _apply_group_caps(self, entity: Entity, as_of: date, results: list[RuleResult]) -> list[GroupCapResult]:
         out = []
@@ -194,6 +201,13 @@ class Evaluator:
             out.append(GroupCapResult(gc.id, doc.doc_no, gc.label, limit, total, after, binding,
                                       [r.rule_id for r in covered], gc.interpretation))
         return out
+
+
+def _yuan(v: Decimal) -> str:
+    """Money in the text's habit: 万元 when it is a whole number of 万元 or more, else 元."""
+    if abs(v) >= 10_000:
+        return format_quantity(v, "万元")
+    return format_quantity(quantize_yuan(v), None) + "元"
 
 
 def _apply_stacking(results: list[RuleResult]) -> None:
