@@ -130,7 +130,7 @@ class Evaluator:
         if unknown:
             res.status = "undetermined"
             missing = set()
-            for cid, _label, _text, flds, fn, _plan in conds:
+            for _cid, _label, _text, flds, fn, _plan in conds:
                 if fn(env) is None:
                     missing.update(f for f in flds if env.get(f) is None)
             res.missing_fields = sorted(missing)

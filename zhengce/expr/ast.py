@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Union
 
-Value = Union[Decimal, str, bool, date, tuple, None]
+Value = Decimal | str | bool | date | tuple | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +75,7 @@ class ListLit:
     items: tuple[Node, ...]
 
 
-Node = Union[Literal, Field, Unary, Binary, Compare, Logical, In, IfElse, Call, ListLit]
+Node = Literal | Field | Unary | Binary | Compare | Logical | In | IfElse | Call | ListLit
 
 #: functions the language knows, with (min_args, max_args); max None = variadic
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
