@@ -458,8 +458,16 @@ def _document(lines, start, end, h, dn, toc_entry, name, index, published: bool)
     doc.references = find_references(body_flat, doc.doc_no, own)
     if doc.subject and ("废止" in doc.subject or "失效" in doc.subject):
         targets = repeal_targets(doc.tables, body_flat, doc.doc_no)
-        tgt = {(r.doc_no, r.title) for r in targets}
-        doc.references = [r for r in doc.references if (r.doc_no, r.title) not in tgt] + targets
+        tgt = {r.doc_no for r in targets if r.doc_no} | {r.title for r in targets if r.title}
+        kept = []
+        for r in doc.references:
+            if r.line in table_lines or r.kind == "supersedes":
+                if (r.doc_no or r.title) in tgt:
+                    continue
+                if r.line in table_lines:
+                    r.kind = "cites"  # e.g. the amending act in 'X公布、Y修改'
+            kept.append(r)
+        doc.references = kept + targets
         doc.references.sort(key=lambda r: r.line)
     for f in doc.findings:
         f.doc_key = doc.key

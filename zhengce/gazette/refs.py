@@ -30,13 +30,19 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _classify(text: str, start: int, end: int) -> str:
+    """Read the words right around the citation: '根据《X》' is a basis, '《X》（文号）同时废止' / '不再执行' a
+    supersession, '修订《X》' an amendment."""
     s, e = _sentence(text, start, end)
     before, after = text[s:start], text[end:e]
-    if any(w in after[:60] for w in _REPEAL_WORDS) or any(w in before for w in ("废止", "不再执行")):
+    tail = re.split(r"[《，,]", after, maxsplit=1)[0][:40]
+    near_before = before[-10:]
+    if any(w in near_before for w in _BASIS_WORDS):
+        return "basis"
+    if any(w in tail for w in _REPEAL_WORDS) or near_before.endswith(("废止", "废止了", "不再执行")):
         return "supersedes"
-    if "修订" in after[:12] or "修改" in after[:12] or ("修订" in before[-8:] or "修改" in before[-8:]):
+    if "修订" in tail[:12] or "修改" in tail[:12] or near_before.endswith(("修订", "修改")):
         return "amends"
-    if any(w in before for w in _BASIS_WORDS):
+    if any(w in before[-30:] for w in _BASIS_WORDS):
         return "basis"
     return "cites"
 
@@ -90,14 +96,15 @@ def repeal_targets(tables: list[Table], flat: Flat, own_doc_no: str | None) -> l
             if not found:
                 continue
             target = found[0]
-            title_cells = [c for c in row if find_docnos(c) == [] and len(c) >= 6 and not c[:1].isdigit()]
+            title_cells = [c for c in row if not find_docnos(c) and len(c) >= 4
+                           and sum("\u4e00" <= ch <= "\u9fff" for ch in c) > len(c) / 2]
             title = max(title_cells, key=len) if title_cells else None
             line = t.start + t.rows.index(row) + (1 if t.header else 0)
             out.append(Reference("repeals", line, target.normalized, target.printed, title, row and joined.replace("\t", " | ")))
     if out:
         return out
     text = flat.text
-    for m in re.finditer(r"(?:决定|予以|宣布)(?:废止|失效)", text):
+    for m in re.finditer(r"(?:决定|予以|宣布)[，,]?(?:废止|失效)", text):
         s, e = _sentence(text, m.start(), m.end())
         seg = text[s:e]
         for d in find_docnos(seg):
