@@ -25,7 +25,7 @@ _NOT_ORGAN_END = ("站长", "主任", "局长", "部长", "处长", "院长", "�
 def clean(raw: str) -> str:
     """Strip markdown bold/bullets, odd spaces and collapse 'spaced-out' headings (威 海 市 财 政 局)."""
     s = raw.replace("\u3000", " ").replace("\xa0", " ").replace("\ufeff", "").replace("**", "")
-    s = s.rstrip("\t ").lstrip(" ") if "\t" in s else s.strip()
+    s = s.strip(" ") if "\t" in s else s.strip()  # keep tabs: they delimit (possibly empty) table cells
     s = _MD.sub("", s, count=1) if not s.startswith("\t") else s
     t = s.strip()
     if _SPACED.match(t):
