@@ -23,7 +23,8 @@ err_console = Console(stderr=True, highlight=False)
 
 PoliciesOpt = Annotated[Path | None, typer.Option("--policies", help="规则包目录（默认：仓库 policies/ 或 $ZHENGCE_POLICIES）")]
 
-KIND_LABEL = {"entitlement": "确定金额", "maximum": "最高限额（需审核）", "eligibility": "资格（未定金额）"}
+KIND_LABEL = {"entitlement": "确定金额", "maximum": "最高限额（需审核）", "eligibility": "资格（未定金额）",
+              "charge": "需缴纳（加价/收费）"}
 STATUS_LABEL = {"eligible": "符合", "not_eligible": "不符合", "undetermined": "待补充数据", "not_in_force": "不在有效期"}
 
 
@@ -91,7 +92,8 @@ def _print_report(rep, show_all: bool) -> None:
     from zhengce.money import format_quantity, format_yuan
 
     console.rule(f"[bold]{rep.entity_name or rep.entity_id}[/]（{rep.entity_id}） 评估日期 {rep.as_of.isoformat()}")
-    eligible = [r for r in rep.results if r.status == "eligible"]
+    eligible = [r for r in rep.results if r.status == "eligible" and r.kind != "charge"]
+    charges = [r for r in rep.results if r.status == "eligible" and r.kind == "charge"]
     t = Table(title="符合条件的政策", show_lines=False, expand=True)
     for col in ("规则", "政策条款", "金额", "性质", "依据"):
         t.add_column(col, overflow="fold")
@@ -112,6 +114,14 @@ def _print_report(rep, show_all: bool) -> None:
     tot = rep.totals()
     console.print(f"确定金额合计：[bold]{format_yuan(tot['entitlement'])}[/]；"
                   f"最高限额合计（需审核）：[bold]{format_yuan(tot['maximum'])}[/]")
+    if charges:
+        ct = Table(title="适用的加价/收费（企业需缴纳，不计入奖补）", expand=True)
+        for col in ("规则", "政策条款", "金额", "依据"):
+            ct.add_column(col, overflow="fold")
+        for r in charges:
+            ct.add_row(r.rule_id, r.title, format_yuan(r.amount), f"{r.doc_no} {r.article}（L{r.lines[0]}-{r.lines[1]}）")
+        console.print(ct)
+        console.print(f"需缴纳合计：[bold]{format_yuan(tot['charge'])}[/]")
     for g in rep.group_caps:
         if g.binding:
             console.print(f"[yellow]总额上限[/] {g.doc_no}：{g.label} —— 上限 {format_yuan(g.limit)}，"

@@ -186,7 +186,7 @@ class Evaluator:
         for doc, gc, fn in self._gc_fns:
             if gc.entity != entity.type:
                 continue
-            covered = [r for r in results if r.doc_no == doc.doc_no and r.counts
+            covered = [r for r in results if r.doc_no == doc.doc_no and r.counts and r.kind != "charge"
                        and (gc.rules == "all" or r.rule_id in gc.rules)]
             if not covered:
                 continue

@@ -162,9 +162,10 @@ class Report:
         """Sum of firm entitlements and of maximums, after stacking groups and group caps."""
         firm = sum((r.amount for r in self.results if r.counts and r.kind == "entitlement"), Decimal(0))
         maxi = sum((r.amount for r in self.results if r.counts and r.kind == "maximum"), Decimal(0))
+        charge = sum((r.amount for r in self.results if r.counts and r.kind == "charge"), Decimal(0))
         reduction = sum((g.total_before - g.total_after for g in self.group_caps if g.binding), Decimal(0))
         return {"entitlement": firm, "maximum": maxi, "group_cap_reduction": reduction,
-                "overall_upper_bound": firm + maxi - reduction}
+                "overall_upper_bound": firm + maxi - reduction, "charge": charge}
 
     def to_json(self, include_all: bool = True) -> dict:
         t = self.totals()
@@ -183,6 +184,7 @@ class Report:
                 "maximum_total_yuan": dec(t["maximum"]),
                 "group_cap_reduction_yuan": dec(t["group_cap_reduction"]),
                 "overall_upper_bound_yuan": dec(t["overall_upper_bound"]),
+                "charge_total_yuan": dec(t["charge"]),
             },
             "group_caps": [g.to_json() for g in self.group_caps],
             "results": [r.to_json() for r in results],

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from zhengce.entities.schema import ENTITY_TYPES, FieldSpec
 
-Kind = Literal["entitlement", "maximum", "eligibility"]
+Kind = Literal["entitlement", "maximum", "eligibility", "charge"]
 Delivery = Literal["免申即享", "快申快享", "依申请"]
 
 
@@ -166,7 +166,8 @@ class Rule(_Strict):
     quote: str = Field(description="the operative sentence(s), verbatim")
     catalog: list[str] = Field(default_factory=list, description="catalog rule ids this rule encodes, e.g. D04-R01")
     entity: str = Field(description=f"entity type: one of {ENTITY_TYPES}")
-    kind: Kind = Field(description="entitlement (text fixes the amount) / maximum (不超过/最高: a cap needing review) / eligibility (no amount stated)")
+    kind: Kind = Field(description="entitlement (text fixes the amount) / maximum (不超过/最高: a cap needing review) / "
+                    "eligibility (no amount stated) / charge (the entity pays: 加价, 收费 — never counted as a benefit)")
     conditions: list[Condition] = Field(default_factory=list)
     amount: str | AmountSpec | None = None
     caps: list[Cap] = Field(default_factory=list)
