@@ -88,6 +88,10 @@ def resolve_rule(cat: Catalog, rule, document, cache: dict | None = None) -> Cit
     def found(want: str) -> bool:
         if want in paths or any(p.endswith(want) for p in paths):
             return True
+        # an abbreviated path that skips a level ('二、17' for 二(五)17 when items are numbered through)
+        wc = _components(want)
+        if any(_subsequence(wc, _components(p)) for p in paths):
+            return True
         # a finer item the parser did not split out (e.g. 二(一)1 inside 二(一))
         return any(want.startswith(norm_article(a["path"])) for a in containing if a["depth"] == best["depth"])
 
@@ -98,6 +102,21 @@ def resolve_rule(cat: Catalog, rule, document, cache: dict | None = None) -> Cit
     elif not c.quote_found:
         c.problem = f"quote not found verbatim in lines {lo}–{hi}: 「{rule.quote[:40]}…」"
     return c
+
+
+_COMP = re.compile(r"第[^条章节编]+[条章节编]|\([^)]+\)|[一二三四五六七八九十百零]+|\d+|[①-⑳]|附件\d*|/")
+
+
+def _components(label: str) -> list[str]:
+    return _COMP.findall(label)
+
+
+def _subsequence(want: list[str], path: list[str]) -> bool:
+    """``want`` is ``path`` with some middle levels left out (first and last component must agree)."""
+    if not want or not path or want[0] != path[0] or want[-1] != path[-1] or len(want) >= len(path):
+        return False
+    it = iter(path)
+    return all(any(w == p for p in it) for w in want)
 
 
 def _quote_in(quote: str, span: str) -> bool:

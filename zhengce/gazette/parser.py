@@ -21,6 +21,7 @@ from zhengce.gazette.model import Attachment, Document, Finding, ParsedSource, T
 from zhengce.gazette.refs import find_references, norm_title, repeal_targets
 from zhengce.gazette.structure import ATTACHMENT_RE, build_tree, match_marker, numbering_findings
 from zhengce.gazette.tables import find_tables
+from zhengce.gazette.tables import numbering_findings as table_numbering
 from zhengce.gazette.text import TERMINAL, Flat, clean, is_organ, nospace, split_organs, unwrap
 from zhengce.gazette.textio import read_text
 
@@ -324,7 +325,8 @@ def _document(lines, start, end, h, dn, toc_entry, name, index, published: bool)
     else:
         body_from = _bare_title(doc, lines, start, end, toc_entry)
     if doc.subject:
-        doc.title = (" ".join(doc.issuers) if doc.issuers else "") + doc.subject
+        prefix = " ".join(doc.issuers) if doc.issuers and not doc.subject.startswith(doc.issuers[0]) else ""
+        doc.title = prefix + doc.subject
         doc.instrument = _instrument(doc.subject)
 
     # 主送 (recipients)
@@ -444,6 +446,8 @@ def _document(lines, start, end, h, dn, toc_entry, name, index, published: bool)
     doc.nodes = build_tree([(no, t) for no, t in body if no not in table_lines or "\t" not in t], roots_after)
     for f in numbering_findings(doc.nodes):
         doc.findings.append(f)
+    for t in doc.tables:
+        doc.findings.extend(table_numbering(t))
 
     flat = Flat.build(numbered)
     v = find_validity(Flat.build(body).text, doc.signed)

@@ -34,7 +34,7 @@ def _classify(text: str, start: int, end: int) -> str:
     supersession, '修订《X》' an amendment."""
     s, e = _sentence(text, start, end)
     before, after = text[s:start], text[end:e]
-    tail = re.split(r"[《，,]", after, maxsplit=1)[0][:40]
+    tail = re.split(r"[，,]", after, maxsplit=1)[0][:80]
     near_before = before[-10:]
     if any(w in near_before for w in _BASIS_WORDS):
         return "basis"

@@ -112,3 +112,26 @@ def indicator_rows(table: Table) -> dict[int, tuple[str, list[str], str]]:
                     out[n] = (name.rstrip("*★"), [v for v in row[i + 2:] if v], marker)
                 break
     return out
+
+
+def numbering_findings(table: Table) -> list:
+    """Serial-number column checks: a number used twice (info: often a row continued across a page break) or a
+    skipped number (warning)."""
+    from zhengce.gazette.model import Finding
+
+    out = []
+    prev = None
+    for row in table.rows:
+        m = SERIAL_RE.match(row[0]) if row else None
+        if not m:
+            continue
+        n = int(m.group(1))
+        if prev is not None:
+            if n == prev:
+                out.append(Finding("table-duplicate-number", "info", table.start,
+                                   f"table at line {table.start}: row number {n} used twice"))
+            elif n > prev + 1:
+                out.append(Finding("table-missing-number", "warning", table.start,
+                                   f"table at line {table.start}: row numbers jump from {prev} to {n}"))
+        prev = n
+    return out
