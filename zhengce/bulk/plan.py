@@ -1,0 +1,334 @@
+"""A compiled bulk plan: every rule of one entity type, in force at one as-of date, as polars expressions;
+and the evaluation of a typed register chunk into long-format results.
+
+Same order of work as zhengce.engine.evaluate (the reference semantics):
+validity at as_of (rules not in force are skipped and counted) → conditions (Kleene; false → not_eligible,
+unknown → undetermined) → amount → max(amount, 0) → caps in order (a cap with an unknown limit is skipped)
+→ quantise to 分 ROUND_HALF_UP → per entity: stacking groups (就高, ties → first rule in pack order) → group
+caps over the rules they cover → totals (entitlement, maximum, group-cap reduction, overall upper bound).
+
+Only eligible rows leave the rule (long format): ``_row, id, rule, amount_fen``; not-eligible and
+undetermined are counted per rule.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+import polars as pl
+
+from zhengce.bulk.compiler import Compiler, Context, Num, Rat, Unsupported, _select, cmp_exprs, mul, num_from_decimal
+from zhengce.bulk.compiler import round_half_up as _rhu
+from zhengce.bulk.compiler import to_fen as _to_fen
+from zhengce.engine.evaluate import Evaluator, validity_reason
+from zhengce.expr import ast as A
+from zhengce.money import to_decimal
+from zhengce.rules.loader import CompiledRule, Pack
+
+LONG_SCHEMA = {"_row": pl.Int64, "id": pl.Utf8, "rule": pl.UInt32, "amount_fen": pl.Int64}
+
+
+@dataclass
+class RulePlan:
+    index: int  # position among the entity's rules (pack order): the stacking tie-break
+    cr: CompiledRule
+    conds: list[pl.Expr]
+    amount: pl.Expr | None  # Int64 分 after max(·,0), caps and rounding; None for eligibility-only rules
+    fallback: str | None = None  # reason the rule runs on the per-entity evaluator instead
+
+    @property
+    def id(self) -> str:
+        return self.cr.id
+
+
+@dataclass
+class GroupCapPlan:
+    id: str
+    doc_no: str
+    label: str
+    rules: list[int]  # rule indexes it covers
+    limit: pl.Expr | None  # Int64 分 (quantised max(limit, 0)); None → fallback
+    node: A.Node = None
+
+
+@dataclass
+class BulkResult:
+    long: pl.DataFrame  # eligible rows: _row, id, rule, amount_fen, superseded_by (rule index), counts
+    totals: pl.DataFrame  # per entity with at least one eligible result
+    group_caps: pl.DataFrame
+    stats: pl.DataFrame  # per rule: eligible, not_eligible, undetermined, amount_unknown
+    rows: int
+
+
+@dataclass
+class Plan:
+    pack: Pack
+    entity_type: str
+    as_of: date
+    rules: list[RulePlan]
+    not_in_force: list[tuple[CompiledRule, str]]
+    group_caps: list[GroupCapPlan]
+    fields: set[str]
+    other_entity_rules: int
+    _evaluator: Evaluator | None = field(default=None, repr=False)
+
+    @property
+    def fallback_rules(self) -> list[RulePlan]:
+        return [r for r in self.rules if r.fallback]
+
+    def rule_table(self) -> pl.DataFrame:
+        """Static metadata per rule index (joined onto results when writing)."""
+        rows = []
+        for rp in self.rules:
+            r, d = rp.cr.rule, rp.cr.document
+            rows.append({
+                "rule": rp.index, "rule_id": r.id, "title": r.title, "doc_no": d.doc_no, "article": r.article,
+                "lines": f"{r.lines[0]}-{r.lines[1]}", "kind": r.kind, "stacking_group": r.stacking_group,
+                "department": (r.service.responsible[0] if r.service and r.service.responsible else None),
+                "delivery": (r.service.delivery if r.service else None),
+                "funding": json.dumps(r.funding, ensure_ascii=False) if r.funding else None,
+                "citation": f"{d.doc_no} {r.article}（第{r.lines[0]}–{r.lines[1]}行，{d.seed}）",
+            })
+        schema = {"rule": pl.UInt32, "rule_id": pl.Utf8, "title": pl.Utf8, "doc_no": pl.Utf8, "article": pl.Utf8,
+                  "lines": pl.Utf8, "kind": pl.Utf8, "stacking_group": pl.Utf8, "department": pl.Utf8,
+                  "delivery": pl.Utf8, "funding": pl.Utf8, "citation": pl.Utf8}
+        return pl.DataFrame(rows, schema=schema)
+
+    # ------------------------------------------------------------------------------------------------
+    def evaluate(self, frame: pl.DataFrame) -> BulkResult:
+        """Evaluate a typed chunk (see zhengce.bulk.register). Rows must have unique ``_row``."""
+        from zhengce.bulk.register import ensure_fields
+
+        frame = ensure_fields(frame, self.pack.schema, self.entity_type, self.fields)
+        lf = frame.lazy()
+        fast = [rp for rp in self.rules if not rp.fallback]
+        n = frame.height
+        # 1. status counts: one pass, one aggregate per rule
+        aggs = []
+        for rp in fast:
+            if rp.conds:
+                any_false = _any([(~c).fill_null(False) for c in rp.conds])
+                all_true = _all([c.fill_null(False) for c in rp.conds])
+                aggs.append(any_false.sum().alias(f"ne{rp.index}"))
+                aggs.append(all_true.sum().alias(f"el{rp.index}"))
+        counts = lf.select(aggs).collect().row(0, named=True) if aggs else {}
+        # 2. eligible rows with their amounts (defined_for: amounts only where the conditions hold)
+        parts = []
+        for rp in fast:
+            q = lf.filter(_all(rp.conds)) if rp.conds else lf
+            amt = rp.amount if rp.amount is not None else pl.lit(None, dtype=pl.Int64)
+            parts.append(q.select("_row", "id", pl.lit(rp.index, dtype=pl.UInt32).alias("rule"),
+                                  amt.cast(pl.Int64).alias("amount_fen")))
+        long = pl.concat(parts, how="vertical").collect() if parts else pl.DataFrame(schema=LONG_SCHEMA)
+        stat_rows = []
+        for rp in fast:
+            el = counts.get(f"el{rp.index}", n) if rp.conds else n
+            ne = counts.get(f"ne{rp.index}", 0) if rp.conds else 0
+            stat_rows.append((rp.index, el, ne, n - el - ne))
+        # 3. fallback rules: the per-entity evaluator, row by row
+        fb = self.fallback_rules
+        if fb:
+            fl, fs = self._fallback(frame, fb)
+            long = pl.concat([long, fl], how="vertical")
+            stat_rows.extend(fs)
+        stats = pl.DataFrame(stat_rows, schema={"rule": pl.UInt32, "eligible": pl.Int64, "not_eligible": pl.Int64,
+                                                "undetermined": pl.Int64}, orient="row")
+        amount_unknown = long.filter(pl.col("amount_fen").is_null()).group_by("rule").len("amount_unknown")
+        stats = stats.join(amount_unknown.with_columns(pl.col("rule").cast(pl.UInt32)), on="rule", how="left") \
+            .with_columns(pl.col("amount_unknown").fill_null(0)).sort("rule")
+        long = long.sort("_row", "rule")
+        long, totals, gcs = self._per_entity(frame, long)
+        return BulkResult(long, totals, gcs, stats, n)
+
+    def _per_entity(self, frame: pl.DataFrame, long: pl.DataFrame):
+        groups = {rp.index: rp.cr.rule.stacking_group for rp in self.rules if rp.cr.rule.stacking_group}
+        kinds = {rp.index: rp.cr.rule.kind for rp in self.rules}
+        if groups:
+            gmap = pl.DataFrame({"rule": list(groups), "sg": list(groups.values())},
+                                schema={"rule": pl.UInt32, "sg": pl.Utf8})
+            cand = long.filter(pl.col("amount_fen").is_not_null()).join(gmap, on="rule")
+            win = cand.sort(["_row", "sg", "amount_fen", "rule"], descending=[False, False, True, False]) \
+                .group_by(["_row", "sg"], maintain_order=True).agg(pl.col("rule").first().alias("winner"))
+            sup = cand.join(win, on=["_row", "sg"]).filter(pl.col("rule") != pl.col("winner")) \
+                .select("_row", "rule", pl.col("winner").alias("superseded_by"))
+            long = long.join(sup, on=["_row", "rule"], how="left", maintain_order="left")
+        else:
+            long = long.with_columns(pl.lit(None, dtype=pl.UInt32).alias("superseded_by"))
+        long = long.with_columns(counts=pl.col("amount_fen").is_not_null() & pl.col("superseded_by").is_null())
+        kind_e = pl.col("rule").replace_strict(list(kinds), list(kinds.values()), return_dtype=pl.Utf8) \
+            if kinds else pl.lit(None, dtype=pl.Utf8)
+        counted = long.filter("counts").with_columns(kind=kind_e)
+        # group caps
+        gc_frames = []
+        for gp in self.group_caps:
+            covered = counted.filter(pl.col("rule").is_in(gp.rules)).group_by("_row").agg(
+                pl.col("amount_fen").sum().alias("total_before_fen"))
+            if covered.height == 0:
+                continue
+            if gp.limit is not None:
+                lim = frame.join(covered.select("_row"), on="_row", how="semi").select(
+                    "_row", gp.limit.alias("limit_fen"))
+            else:
+                lim = self._fallback_group_cap(frame.join(covered.select("_row"), on="_row", how="semi"), gp)
+            g = covered.join(lim, on="_row", how="left").with_columns(
+                binding=pl.col("limit_fen").is_not_null() & (pl.col("total_before_fen") > pl.col("limit_fen")))
+            g = g.with_columns(
+                total_after_fen=pl.when("binding").then(pl.col("limit_fen")).otherwise(pl.col("total_before_fen")),
+                cap_id=pl.lit(gp.id), doc_no=pl.lit(gp.doc_no))
+            gc_frames.append(g)
+        gcs = pl.concat(gc_frames, how="vertical").join(frame.select("_row", "id"), on="_row") \
+            .select("_row", "id", "cap_id", "doc_no", "limit_fen", "total_before_fen", "total_after_fen", "binding") \
+            if gc_frames else pl.DataFrame(schema={"_row": pl.Int64, "id": pl.Utf8, "cap_id": pl.Utf8,
+                                                   "doc_no": pl.Utf8, "limit_fen": pl.Int64,
+                                                   "total_before_fen": pl.Int64, "total_after_fen": pl.Int64,
+                                                   "binding": pl.Boolean})
+        tot = long.select("_row", "id").unique("_row").join(
+            counted.group_by("_row").agg(
+                pl.col("amount_fen").filter(pl.col("kind") == "entitlement").sum().alias("entitlement_fen"),
+                pl.col("amount_fen").filter(pl.col("kind") == "maximum").sum().alias("maximum_fen")),
+            on="_row", how="left")
+        red = gcs.filter("binding").group_by("_row").agg(
+            (pl.col("total_before_fen") - pl.col("total_after_fen")).sum().alias("group_cap_reduction_fen"))
+        tot = tot.join(red, on="_row", how="left").with_columns(
+            pl.col("entitlement_fen", "maximum_fen", "group_cap_reduction_fen").fill_null(0).cast(pl.Int64))
+        tot = tot.with_columns(overall_fen=pl.col("entitlement_fen") + pl.col("maximum_fen")
+                               - pl.col("group_cap_reduction_fen")).sort("_row")
+        return long, tot, gcs.sort("_row", "doc_no", "cap_id")
+
+    # -------------------------------------------------------------------------------- fallback path
+    def _evaluator_(self) -> Evaluator:
+        if self._evaluator is None:
+            self._evaluator = Evaluator(self.pack)
+        return self._evaluator
+
+    def _envs(self, frame: pl.DataFrame, names: set[str]):
+        from zhengce.bulk.reference import row_values
+
+        cols = ["_row", "id", *sorted(n for n in names if n in frame.columns)]
+        for rec in frame.select(cols).iter_rows(named=True):
+            env = row_values(rec, self.pack.schema, self.entity_type)
+            env["as_of"] = self.as_of
+            yield rec["_row"], rec["id"], env
+
+    def _fallback(self, frame: pl.DataFrame, rules: list[RulePlan]):
+        ev = self._evaluator_()
+        names = set().union(*(rp.cr.fields for rp in rules))
+        out, stats = [], {rp.index: [0, 0, 0] for rp in rules}
+        for row, eid, env in self._envs(frame, names):
+            for rp in rules:
+                res = ev.evaluate_rule(rp.cr, env, eid, self.as_of, trace=False)
+                s = stats[rp.index]
+                if res.status == "eligible":
+                    s[0] += 1
+                    out.append((row, eid, rp.index, None if res.amount is None else int(res.amount * 100)))
+                elif res.status == "not_eligible":
+                    s[1] += 1
+                else:
+                    s[2] += 1
+        return (pl.DataFrame(out, schema=LONG_SCHEMA, orient="row"),
+                [(i, a, b, c) for i, (a, b, c) in stats.items()])
+
+    def _fallback_group_cap(self, frame: pl.DataFrame, gp: GroupCapPlan) -> pl.DataFrame:
+        from zhengce.expr.interp import compile_expr
+        from zhengce.money import quantize_yuan
+
+        fn = compile_expr(gp.node, self.pack.params)
+        rows = []
+        for row, _eid, env in self._envs(frame, A.fields_of(gp.node)):
+            v = fn(env)
+            rows.append((row, int(quantize_yuan(max(v, Decimal(0))) * 100) if isinstance(v, Decimal) else None))
+        return pl.DataFrame(rows, schema={"_row": pl.Int64, "limit_fen": pl.Int64}, orient="row")
+
+
+def _all(es: list[pl.Expr]) -> pl.Expr:
+    e = es[0]
+    for x in es[1:]:
+        e = e & x
+    return e
+
+
+def _any(es: list[pl.Expr]) -> pl.Expr:
+    e = es[0]
+    for x in es[1:]:
+        e = e | x
+    return e
+
+
+def _amount_expr(comp: Compiler, cr: CompiledRule) -> pl.Expr | None:
+    if cr.amount is None:
+        return None
+    amt: Num | Rat = comp.number(cr.amount)
+    zero = num_from_decimal(Decimal(0))
+    a, z = cmp_exprs(amt, zero)
+    amt = _select([((a < z), zero)], amt)  # max(amount, 0), unknown stays unknown
+    nonneg = True  # the amount is known to be >= 0 (true until a cap that might be negative applies)
+    for _label, node in cr.caps:
+        lim = comp.number(node)
+        lo, am = cmp_exprs(lim, amt)
+        capped = _select([(lo.is_not_null() & (lo < am), lim)], amt)
+        const_ok = isinstance(lim, Num) and lim.const is not None and lim.const >= 0
+        if nonneg and const_ok and isinstance(capped, Num):
+            # amount >= 0 here, so min(amount, c) lies in [0, c]: a tighter bound keeps Int64 分 possible
+            c = lim.const * 10 ** (capped.scale - lim.scale)
+            capped = Num(capped.expr, capped.scale, min(capped.bound, c))
+        amt = capped
+        nonneg = nonneg and const_ok
+    return _to_fen(amt)
+
+
+def compile_plan(pack: Pack, entity_type: str, as_of: date, *, force_fallback: bool = False) -> Plan:
+    """Compile every rule of ``entity_type`` that is in force at ``as_of``."""
+    ftypes = {name: spec.type for name, spec in pack.schema.fields[entity_type].items()}
+    comp = Compiler(Context(ftypes, as_of, pack.params))
+    rules, nif = [], []
+    fields: set[str] = set()
+    for i, cr in enumerate(pack.rules_for(entity_type)):
+        reason = validity_reason(cr, as_of)
+        if reason is not None:
+            nif.append((cr, reason))
+            continue
+        fields |= cr.fields - {"as_of"}
+        try:
+            if force_fallback:
+                raise Unsupported("forced")
+            conds = [comp.boolean(node) for _, _, node in cr.conditions]
+            amount = _amount_expr(comp, cr)
+            rules.append(RulePlan(i, cr, conds, amount))
+        except Unsupported as exc:
+            rules.append(RulePlan(i, cr, [], None, fallback=str(exc)))
+    gcs = []
+    idx = {rp.cr.id: rp.index for rp in rules}
+    for doc, gc, node in pack.group_caps:
+        if gc.entity != entity_type:
+            continue
+        covered = [rp.index for rp in rules if rp.cr.document.doc_no == doc.doc_no
+                   and (gc.rules == "all" or rp.cr.id in gc.rules)]
+        fields |= A.fields_of(node) - {"as_of"}
+        try:
+            lim = comp.number(node)
+            zero = num_from_decimal(Decimal(0))
+            a, z = cmp_exprs(lim, zero)
+            lim = _select([((a < z), zero)], lim)
+            limit = _to_fen(lim)
+        except Unsupported:
+            limit = None
+        gcs.append(GroupCapPlan(gc.id, doc.doc_no, gc.label, covered, limit, node))
+    del idx
+    other = sum(1 for cr in pack.rules if cr.rule.entity != entity_type)
+    return Plan(pack, entity_type, as_of, rules, nif, gcs, fields, other)
+
+
+def funding_parts(amount_fen: pl.Expr, shares: dict[str, str]) -> list[tuple[str, pl.Expr]]:
+    """Split like engine._split: each share but the last rounded half up to 分, the last takes the rest."""
+    keys = list(shares)
+    out, rest = [], amount_fen
+    for k in keys[:-1]:
+        sh = num_from_decimal(to_decimal(shares[k]))
+        part = _rhu(mul(Num(amount_fen, 2, 10**17), sh), 2).expr.cast(pl.Int64)
+        out.append((k, part))
+        rest = rest - part
+    out.append((keys[-1], rest))
+    return out

@@ -1,0 +1,91 @@
+"""The per-entity evaluator (zhengce.engine.evaluate) run row by row over a typed register frame, with its
+results in the bulk result shape — the reference the vectorised and Spark backends are tested against, and
+backend (a) of the benchmark."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import polars as pl
+
+from zhengce.bulk.compiler import NUMERIC_TYPES, SCALES
+from zhengce.bulk.plan import LONG_SCHEMA, BulkResult, Plan
+from zhengce.engine.evaluate import Evaluator
+from zhengce.entities.model import Entity
+from zhengce.entities.schema import EntitySchema
+
+
+def row_values(rec: dict, schema: EntitySchema, entity_type: str) -> dict[str, object]:
+    """Typed-frame row → the per-entity evaluator's value types (Decimal, bool, date, str, tuple)."""
+    specs = schema.fields[entity_type]
+    env: dict[str, object] = {}
+    for k, v in rec.items():
+        spec = specs.get(k)
+        if spec is None or v is None:
+            continue
+        t = spec.type
+        if t in NUMERIC_TYPES:
+            env[k] = Decimal(v).scaleb(-SCALES[t])
+        elif t == "set":
+            env[k] = tuple(v)
+        else:
+            env[k] = v
+    return env
+
+
+def entities(frame: pl.DataFrame, schema: EntitySchema, entity_type: str) -> list[Entity]:
+    return [Entity(entity_type, rec["id"], row_values(rec, schema, entity_type), record=rec["_row"])
+            for rec in frame.iter_rows(named=True)]
+
+
+def evaluate_reference(plan: Plan, frame: pl.DataFrame, as_of: date | None = None) -> BulkResult:
+    """Run zhengce.engine.evaluate.Evaluator on every row; return results shaped like Plan.evaluate's."""
+    as_of = as_of or plan.as_of
+    ev = Evaluator(plan.pack)
+    index = {rp.cr.id: rp.index for rp in plan.rules}
+    kinds = {rp.cr.id: rp.cr.rule.kind for rp in plan.rules}
+    long, gcs, tots = [], [], []
+    stats = {i: [0, 0, 0, 0] for i in index.values()}
+    for ent in entities(frame, plan.pack.schema, plan.entity_type):
+        rep = ev.evaluate(ent, as_of, trace=False)
+        row = ent.record
+        any_el = False
+        for r in rep.results:
+            if r.status == "not_in_force":
+                continue
+            i = index[r.rule_id]
+            s = stats[i]
+            if r.status == "eligible":
+                any_el = True
+                s[0] += 1
+                fen = None if r.amount is None else int(r.amount * 100)
+                if fen is None:
+                    s[3] += 1
+                long.append((row, ent.id, i, fen, None if r.superseded_by is None else index[r.superseded_by],
+                             r.counts))
+            elif r.status == "not_eligible":
+                s[1] += 1
+            else:
+                s[2] += 1
+        for g in rep.group_caps:
+            gcs.append((row, ent.id, g.id, g.doc_no, None if g.limit is None else int(g.limit * 100),
+                        int(g.total_before * 100), int(g.total_after * 100), g.binding))
+        if any_el:
+            t = rep.totals()
+            tots.append((row, ent.id, int(t["entitlement"] * 100), int(t["maximum"] * 100),
+                         int(t["group_cap_reduction"] * 100), int(t["overall_upper_bound"] * 100)))
+    del kinds
+    long_df = pl.DataFrame(long, schema={**LONG_SCHEMA, "superseded_by": pl.UInt32, "counts": pl.Boolean},
+                           orient="row").sort("_row", "rule")
+    gc_df = pl.DataFrame(gcs, schema={"_row": pl.Int64, "id": pl.Utf8, "cap_id": pl.Utf8, "doc_no": pl.Utf8,
+                                      "limit_fen": pl.Int64, "total_before_fen": pl.Int64,
+                                      "total_after_fen": pl.Int64, "binding": pl.Boolean},
+                         orient="row").sort("_row", "doc_no", "cap_id")
+    tot_df = pl.DataFrame(tots, schema={"_row": pl.Int64, "id": pl.Utf8, "entitlement_fen": pl.Int64,
+                                        "maximum_fen": pl.Int64, "group_cap_reduction_fen": pl.Int64,
+                                        "overall_fen": pl.Int64}, orient="row").sort("_row")
+    st = pl.DataFrame([(i, *v) for i, v in stats.items()],
+                      schema={"rule": pl.UInt32, "eligible": pl.Int64, "not_eligible": pl.Int64,
+                              "undetermined": pl.Int64, "amount_unknown": pl.Int64}, orient="row").sort("rule")
+    return BulkResult(long_df, tot_df, gc_df, st, frame.height)

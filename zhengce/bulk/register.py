@@ -1,0 +1,236 @@
+"""Registers: raw columns (CSV text, Parquet types, SQL rows) → the typed frame the compiled plan reads.
+
+Typed frame conventions (one row per entity):
+- ``_row``: the record's 1-based position in the source (CSV data line = ``_row + 1``), ``id``: entity id;
+- numeric fields are Int64 integers at a fixed scale (money: 分 = scale 2, rate: scale 6, number: scale 4,
+  int: scale 0) — exact, no floats; bool → Boolean; date → Date; text/enum → Utf8; set → List(Utf8).
+
+Parsing follows ``zhengce.entities.schema.coerce`` (same units, same true/false words, same set separators).
+A value that cannot be read, is not an allowed enum/set value, has more decimal places than the bulk scale
+or is out of the exactly computable range makes the *record* bad: it goes to the error frame with row,
+id, field, value and reason, and is left out of the computation. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from zhengce.bulk.compiler import MAX_ABS, NUMERIC_TYPES, SCALES
+from zhengce.entities.schema import _FALSE, _TRUE, EntitySchema
+
+UNIT_EXP = {"元": 0, "万元": 4, "亿元": 8, "万": 4, "亿": 8, "%": -2, "‰": -3, "bp": -4, "基点": -4}
+_NUM_RE = r"^\s*([-+]?)([0-9][0-9,]*)(?:\.([0-9]+))?\s*(万元|亿元|元|万|亿|%|‰|bp|基点)?\s*$"
+_FLOAT_RE = r"^([-+]?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([-+]?[0-9]+))?$"
+
+ERROR_SCHEMA = {"_row": pl.Int64, "id": pl.Utf8, "field": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
+
+
+@dataclass
+class Normalized:
+    frame: pl.DataFrame  # good rows, typed
+    errors: pl.DataFrame  # one row per (bad record, field)
+    ignored_columns: list[str]
+
+
+def _pow10(e: pl.Expr) -> pl.Expr:
+    """10**e for 0 <= e <= 38 as Int128 (a small lookup, exact)."""
+    return e.replace_strict(list(range(39)), [10**k for k in range(39)], default=None, return_dtype=pl.Int128)
+
+
+def _parse_number_text(s: pl.Expr, scale: int) -> tuple[pl.Expr, pl.Expr]:
+    """Text like '1,200.5万元' or '6%' → (Int128 value at ``scale`` or null, reason or null)."""
+    s = s.str.strip_chars()
+    parts = s.str.extract_groups(_NUM_RE)
+    sign = parts.struct.field("1")
+    ip = parts.struct.field("2").str.replace_all(",", "")
+    fp = parts.struct.field("3").fill_null("")
+    unit = parts.struct.field("4").fill_null("元")
+    uexp = unit.replace_strict(list(UNIT_EXP), list(UNIT_EXP.values()), default=0, return_dtype=pl.Int64)
+    return _digits_to_int(sign, ip, fp, uexp, scale, matched=ip.is_not_null())
+
+
+def _digits_to_int(sign, ip, fp, exp, scale, matched) -> tuple[pl.Expr, pl.Expr]:
+    fp = fp.str.strip_chars_end("0")
+    digits = (ip + fp).str.strip_chars_start("0")
+    digits = pl.when(digits == "").then(pl.lit("0")).otherwise(digits)
+    shift = exp + scale - fp.str.len_chars().cast(pl.Int64)  # value = digits * 10**shift
+    too_long = digits.str.len_chars() > 30
+    mant = pl.when(too_long).then(None).otherwise(digits).cast(pl.Int128, strict=False)
+    up = mant * _pow10(shift.clip(0, 38))
+    # a negative shift is fine only when the digits we would drop are zeros (already stripped above)
+    val = pl.when(shift >= 0).then(up).otherwise(None)
+    val = pl.when(sign == "-").then(-val).otherwise(val)
+    reason = (
+        pl.when(~matched).then(pl.lit("不是数字（示例：1200000、'120万元'、'1.2亿元'、'10%'）"))
+        .when(shift < 0).then(pl.lit(f"小数位超过批量精确计算的位数（{scale}位）"))
+        .when(val.is_null() | (shift > 38)).then(pl.lit("数值超出精确计算范围"))
+        .otherwise(None)
+    )
+    return pl.when(reason.is_null()).then(val).otherwise(None), reason
+
+
+def _numeric(col: pl.Expr, dtype: pl.DataType, ftype: str) -> tuple[pl.Expr, pl.Expr]:
+    scale = SCALES[ftype]
+    if dtype.is_integer():
+        val = col.cast(pl.Int128) * (10**scale)
+        return val, pl.lit(None, dtype=pl.Utf8)
+    if isinstance(dtype, pl.Decimal):
+        phys = col.to_physical().cast(pl.Int128)
+        ds = dtype.scale or 0
+        if ds <= scale:
+            return phys * (10 ** (scale - ds)), pl.lit(None, dtype=pl.Utf8)
+        f = 10 ** (ds - scale)
+        bad = (phys % f) != 0
+        reason = pl.when(bad).then(pl.lit(f"小数位超过批量精确计算的位数（{scale}位）")).otherwise(None)
+        return pl.when(bad).then(None).otherwise(phys // f), reason
+    if dtype.is_float():
+        # the shortest repr of the float, as zhengce.money.to_decimal does (never the binary value)
+        s = col.cast(pl.Utf8)
+        parts = s.str.extract_groups(_FLOAT_RE)
+        exp = parts.struct.field("4").cast(pl.Int64).fill_null(0)
+        finite = col.is_finite()
+        v, r = _digits_to_int(parts.struct.field("1"), parts.struct.field("2"), parts.struct.field("3").fill_null(""),
+                              exp, scale, matched=parts.struct.field("2").is_not_null() & finite)
+        return v, r
+    if dtype == pl.Boolean:
+        return pl.lit(None, dtype=pl.Int128), pl.lit("需要数字，得到真/假值")
+    return _parse_number_text(col.cast(pl.Utf8), scale)
+
+
+def _empty_to_null(col: pl.Expr, dtype) -> pl.Expr:
+    if dtype == pl.Utf8:
+        return pl.when(col.str.strip_chars() == "").then(None).otherwise(col)
+    return col
+
+
+def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_offset: int = 0,
+              id_column: str = "id", keep: tuple[str, ...] = ()) -> Normalized:
+    """Validate and type one chunk of a register. ``row_offset``: rows before this chunk in the source."""
+    specs = schema.fields[entity_type]
+    n = raw.height
+    if "_row" in raw.columns:
+        rows = raw["_row"].cast(pl.Int64)
+    else:
+        rows = pl.int_range(row_offset + 1, row_offset + n + 1, eager=True, dtype=pl.Int64)
+    if id_column in raw.columns:
+        ids = raw[id_column].cast(pl.Utf8)
+        ids = pl.select(pl.when(ids.is_null() | (ids == "")).then(pl.format("{}-{}", pl.lit(entity_type), rows))
+                        .otherwise(ids)).to_series()
+    else:
+        ids = pl.select(pl.format("{}-{}", pl.lit(entity_type), rows)).to_series()
+    base = raw.with_columns(_row=rows, id=ids.alias("id"))
+    exprs: list[pl.Expr] = []
+    reasons: list[tuple[str, pl.Expr]] = []
+    used = {"_row", "id", id_column}
+    for name in raw.columns:
+        spec = specs.get(name)
+        if spec is None or name in used:
+            continue
+        used.add(name)
+        dtype = raw.schema[name]
+        col = _empty_to_null(pl.col(name), dtype) if spec.type != "text" else pl.col(name)
+        t = spec.type
+        if t in NUMERIC_TYPES:
+            val, reason = _numeric(col, dtype, t)
+            if t == "int" and dtype == pl.Utf8:
+                val, reason = _numeric(col, dtype, "int")
+            bound = MAX_ABS[t] * 10 ** SCALES[t]
+            reason = pl.when(col.is_null()).then(None).when(reason.is_not_null()).then(reason) \
+                .when(val.is_null() | (val.abs() > bound)).then(pl.lit(f"数值超出精确计算范围（绝对值≤{MAX_ABS[t]:.0e}）")) \
+                .otherwise(None)
+            expr = pl.when(reason.is_null()).then(val).otherwise(None).cast(pl.Int64)
+        elif t == "bool":
+            if dtype == pl.Boolean:
+                expr, reason = col, pl.lit(None, dtype=pl.Utf8)
+            else:
+                s = col.cast(pl.Utf8).str.strip_chars().str.to_lowercase()
+                expr = pl.when(s.is_in(list(_TRUE))).then(True).when(s.is_in(list(_FALSE))).then(False) \
+                    .otherwise(None)
+                reason = pl.when(col.is_not_null() & expr.is_null()).then(
+                    pl.lit("需要 true/false（或 是/否）")).otherwise(None)
+        elif t == "date":
+            if dtype == pl.Date:
+                expr, reason = col, pl.lit(None, dtype=pl.Utf8)
+            elif isinstance(dtype, pl.Datetime):
+                expr, reason = col.dt.date(), pl.lit(None, dtype=pl.Utf8)
+            else:
+                s = col.cast(pl.Utf8).str.strip_chars()
+                expr = s.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+                expr = pl.when(s.str.contains(r"^\d{4}-\d{2}-\d{2}$")).then(expr).otherwise(None)
+                reason = pl.when(col.is_not_null() & expr.is_null()).then(
+                    pl.lit("需要日期，格式如 2023-02-25")).otherwise(None)
+        elif t == "text":
+            expr, reason = col.cast(pl.Utf8), pl.lit(None, dtype=pl.Utf8)
+        elif t == "enum":
+            s = col.cast(pl.Utf8).str.strip_chars()
+            expr = s
+            if spec.values:
+                reason = pl.when(s.is_not_null() & ~s.is_in(spec.values)).then(
+                    pl.format("{} 不是允许的取值之一", s)).otherwise(None)
+            else:
+                reason = pl.lit(None, dtype=pl.Utf8)
+        elif t == "set":
+            if isinstance(dtype, pl.List):
+                lst = col.cast(pl.List(pl.Utf8)).list.eval(pl.element().str.strip_chars())
+            else:
+                s = col.cast(pl.Utf8).str.replace_all("；", ";").str.replace_all("、", ";").str.replace_all(",", ";")
+                lst = s.str.split(";").list.eval(pl.element().str.strip_chars())
+            lst = lst.list.eval(pl.element().filter(pl.element() != "")).list.unique(maintain_order=True)
+            expr = lst
+            if spec.values:
+                bad = lst.list.eval(pl.element().filter(~pl.element().is_in(spec.values))).list.len() > 0
+                reason = pl.when(col.is_not_null() & bad).then(pl.lit(f"含不允许的取值（允许：{spec.values}）")) \
+                    .otherwise(None)
+            else:
+                reason = pl.lit(None, dtype=pl.Utf8)
+        else:  # pragma: no cover
+            continue
+        exprs.append(expr.alias(name))
+        reasons.append((name, reason.alias(f"__err_{name}")))
+    keep_cols = [c for c in keep if c in raw.columns and c not in used]
+    typed = base.select(["_row", "id", *exprs, *[pl.col(c).cast(pl.Utf8) for c in keep_cols],
+                         *[r for _, r in reasons]])
+    # absent fields: all unknown
+    err_cols = [f"__err_{name}" for name, _ in reasons]
+    if err_cols:
+        bad_any = pl.any_horizontal([pl.col(c).is_not_null() for c in err_cols])
+        bad = typed.filter(bad_any)
+    else:
+        bad = typed.head(0)
+    if bad.height:
+        parts = []
+        for name, _ in reasons:
+            c = f"__err_{name}"
+            sel = bad.filter(pl.col(c).is_not_null()).select("_row", "id")
+            if sel.height == 0:
+                continue
+            vals = base.join(sel.select("_row"), on="_row", how="semi").select(
+                "_row", pl.col(name).cast(pl.Utf8).alias("value"))
+            r = bad.filter(pl.col(c).is_not_null()).select("_row", "id", pl.lit(name).alias("field"),
+                                                           pl.col(c).alias("reason"))
+            parts.append(r.join(vals, on="_row", how="left").select(list(ERROR_SCHEMA)))
+        errors = pl.concat(parts).sort("_row", "field") if parts else pl.DataFrame(schema=ERROR_SCHEMA)
+        good = typed.filter(~bad_any)
+    else:
+        errors = pl.DataFrame(schema=ERROR_SCHEMA)
+        good = typed
+    good = good.drop(err_cols)
+    ignored = [c for c in raw.columns if c not in used and c not in keep_cols and c not in ("_row", id_column)]
+    return Normalized(good, errors, ignored)
+
+
+def ensure_fields(frame: pl.DataFrame, schema: EntitySchema, entity_type: str, names: set[str]) -> pl.DataFrame:
+    """Add every field the plan reads but the register lacks, as all-unknown (null) columns of the right dtype."""
+    missing = [n for n in sorted(names) if n not in frame.columns]
+    if not missing:
+        return frame
+    return frame.with_columns([pl.lit(None, dtype=dtype_of(schema.fields[entity_type][n].type)).alias(n)
+                               for n in missing])
+
+
+def dtype_of(ftype: str) -> pl.DataType:
+    if ftype in NUMERIC_TYPES:
+        return pl.Int64
+    return {"bool": pl.Boolean, "date": pl.Date, "text": pl.Utf8, "enum": pl.Utf8, "set": pl.List(pl.Utf8)}[ftype]
