@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 from zhengce.engine.nearmiss import Explainer
-from zhengce.engine.results import CapTrace, ConditionTrace, GroupCapResult, Report, RuleResult
+from zhengce.engine.results import CapTrace, GroupCapResult, Report, RuleResult
 from zhengce.entities.model import Entity
 from zhengce.expr import ast as A
 from zhengce.expr.interp import compile_expr
@@ -85,7 +85,7 @@ class Evaluator:
 
     def _meta_for(self, cr: CompiledRule):
         """Per-rule data precomputed once: validity bounds and, per condition, text, fields, closure, explain plan."""
-        meta = self._meta.get(cr.id)
+        meta = cr.engine_meta
         if meta is None:
             rep = cr.document.repealed.date if cr.document.repealed else None
             conds = tuple(
@@ -93,23 +93,19 @@ class Evaluator:
                  self.explainer._plan(node, True))
                 for (cid, label, node), fn in zip(cr.conditions, cr.cond_fns, strict=True)
             )
-            meta = self._meta[cr.id] = (cr.valid_from, cr.valid_to, rep, conds)
+            meta = cr.engine_meta = (cr.valid_from, cr.valid_to, rep, conds)
         return meta
 
     def evaluate_rule(self, cr: CompiledRule, env: dict, entity_id: str, as_of: date, trace: bool = True) -> RuleResult:
-        rule, doc = cr.rule, cr.document
-        res = RuleResult(
-            rule.id, rule.title, doc.doc_no, doc.title, rule.article, rule.lines, doc.seed, rule.entity, entity_id,
-            rule.kind, "not_in_force", None, interpretations=rule.interpretations,
-            stacking_group=rule.stacking_group, quote=rule.quote, per=rule.per,
-        )
+        rule = cr.rule
+        res = RuleResult(cr, entity_id)
         vf, vt, rep, conds = self._meta_for(cr)
         if (vf is not None and as_of < vf) or (vt is not None and as_of > vt) or (rep is not None and as_of >= rep):
             res.reason = validity_reason(cr, as_of)
             return res
         failed = unknown = False
-        traces = res.conditions
-        for cid, label, text, flds, fn, _plan in conds:
+        vals = []
+        for cid, _label, _text, _flds, fn, _plan in conds:
             v = fn(env)
             if v is None:
                 unknown = True
@@ -117,15 +113,11 @@ class Evaluator:
                 failed = True
             elif v is not True:
                 raise TypeError(f"rule {rule.id}: condition {cid} gave {v!r}, not true/false")
-            if trace:
-                traces.append(ConditionTrace(cid, label, text, v, {f: env.get(f) for f in flds}))
+            vals.append(v)
+        if trace:  # the condition trace and near-misses are built from (env, values) when first read
+            res.set_trace(env, vals, conds)
         if failed:
             res.status, res.eligible = "not_eligible", False
-            if trace:
-                nms = res.near_misses
-                for (cid, label, _t, _f, _fn, plan), ct in zip(conds, traces, strict=True):
-                    if ct.result is False:
-                        plan(env, nms, cid, label)
             return res
         if unknown:
             res.status = "undetermined"

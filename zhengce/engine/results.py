@@ -53,35 +53,76 @@ class CapTrace:
         return {"label": self.label, "limit_yuan": dec(self.limit), "binding": self.binding}
 
 
-@dataclass(slots=True)
 class RuleResult:
-    rule_id: str
-    title: str
-    doc_no: str
-    doc_title: str
-    article: str
-    lines: tuple[int, int]
-    seed: str
-    entity_type: str
-    entity_id: str
-    kind: str
-    status: str  # eligible | not_eligible | undetermined | not_in_force
-    eligible: bool | None
-    amount: Decimal | None = None  # after caps, quantised to 分; for 'maximum' this is the maximum
-    uncapped: Decimal | None = None
-    arithmetic: str | None = None
-    conditions: list[ConditionTrace] = field(default_factory=list)
-    caps: list[CapTrace] = field(default_factory=list)
-    near_misses: list[NearMiss] = field(default_factory=list)
-    missing_fields: list[str] = field(default_factory=list)
-    reason: str | None = None  # why not in force / why undetermined
-    interpretations: list[str] = field(default_factory=list)
-    funding: dict[str, Decimal] | None = None
-    stacking_group: str | None = None
-    superseded_by: str | None = None
-    group_caps: list[str] = field(default_factory=list)
-    quote: str = ""
-    per: str | None = None
+    """One rule's outcome for one entity. Static facts (title, citation, kind …) are read from the rule itself."""
+
+    __slots__ = ("rule", "entity_id", "status", "eligible", "amount", "uncapped", "arithmetic", "_conditions", "caps",
+                 "_near_misses", "missing_fields", "reason", "funding", "superseded_by", "group_caps", "_trace")
+
+    def __init__(self, rule, entity_id: str, status: str = "not_in_force", eligible: bool | None = None):
+        self.rule = rule  # a CompiledRule: .rule (the model) and .document
+        self.entity_id = entity_id
+        self.status = status  # eligible | not_eligible | undetermined | not_in_force
+        self.eligible = eligible
+        self.amount: Decimal | None = None  # after caps, quantised to 分; for 'maximum' this is the maximum
+        self.uncapped: Decimal | None = None
+        self.arithmetic: str | None = None
+        self._conditions: list[ConditionTrace] | None = None
+        self.caps: list[CapTrace] = []
+        self._near_misses: list[NearMiss] | None = None
+        self._trace: tuple | None = None
+        self.missing_fields: list[str] = []
+        self.reason: str | None = None  # why not in force / why undetermined
+        self.funding: dict[str, Decimal] | None = None
+        self.superseded_by: str | None = None
+        self.group_caps: list[str] = []
+
+    def set_trace(self, env: dict, values: list, conds: tuple) -> None:
+        """Keep what the trace is made of; ConditionTrace/NearMiss objects are built on first read.
+
+        ``env`` is the entity's field snapshot for this evaluation (never mutated afterwards), ``values`` the
+        condition outcomes, ``conds`` the rule's precompiled (id, label, text, fields, closure, explain plan).
+        """
+        self._trace = (env, values, conds)
+
+    @property
+    def conditions(self) -> list[ConditionTrace]:
+        if self._conditions is None:
+            self._conditions = []
+            if self._trace is not None:
+                env, values, conds = self._trace
+                self._conditions = [ConditionTrace(cid, label, text, v, {f: env.get(f) for f in flds})
+                                    for (cid, label, text, flds, _fn, _plan), v in zip(conds, values, strict=True)]
+        return self._conditions
+
+    @property
+    def near_misses(self) -> list[NearMiss]:
+        if self._near_misses is None:
+            self._near_misses = []
+            if self._trace is not None and self.status == "not_eligible":
+                env, values, conds = self._trace
+                for (cid, label, _t, _f, _fn, plan), v in zip(conds, values, strict=True):
+                    if v is False:
+                        plan(env, self._near_misses, cid, label)
+        return self._near_misses
+
+    def __repr__(self) -> str:
+        return f"RuleResult({self.rule_id}, {self.entity_id}, {self.status}, {self.amount})"
+
+    # static facts, from the rule
+    rule_id = property(lambda self: self.rule.rule.id)
+    title = property(lambda self: self.rule.rule.title)
+    article = property(lambda self: self.rule.rule.article)
+    lines = property(lambda self: self.rule.rule.lines)
+    quote = property(lambda self: self.rule.rule.quote)
+    kind = property(lambda self: self.rule.rule.kind)
+    per = property(lambda self: self.rule.rule.per)
+    entity_type = property(lambda self: self.rule.rule.entity)
+    interpretations = property(lambda self: self.rule.rule.interpretations)
+    stacking_group = property(lambda self: self.rule.rule.stacking_group)
+    doc_no = property(lambda self: self.rule.document.doc_no)
+    doc_title = property(lambda self: self.rule.document.title)
+    seed = property(lambda self: self.rule.document.seed)
 
     @property
     def counts(self) -> bool:

@@ -56,6 +56,7 @@ class CompiledRule:
     cond_fns: list = field(default_factory=list, repr=False)
     amount_fn: object = None
     cap_fns: list = field(default_factory=list, repr=False)
+    engine_meta: tuple | None = field(default=None, repr=False)  # the evaluator's per-rule cache
 
     @property
     def id(self) -> str:
