@@ -78,7 +78,10 @@ def resolve_rule(cat: Catalog, rule, document, cache: dict | None = None) -> Cit
     span = nospace("".join(doc.lines[lo - doc.start: hi - doc.start + 1]))
     c.quote_found = not quote or _quote_in(quote, span)
     if not containing:
-        c.problem = f"lines {lo}–{hi} fall in no article of {doc.key}"
+        spans = "; ".join(f"{a['path']} ({a['start_line']}–{a['end_line']})" for a in overlapping
+                          if not any(b["path"].startswith(a["path"]) and b is not a for b in overlapping)) or "none"
+        c.problem = (f"article {rule.article} cited, but lines {lo}–{hi} are not inside one article of {doc.key}: "
+                     f"they span {spans}")
         return c
     best = max(containing, key=lambda a: (a["depth"], a["ord"]))
     c.article_path, c.article_lines = best["path"], (best["start_line"], best["end_line"])

@@ -76,8 +76,6 @@ def search(cat: Catalog, query: str, filters: Filters | None = None, limit: int 
     long_terms = [t for t in terms if len(t) >= 3]
     short_terms = [t for t in terms if len(t) < 3]
     where, params = [], []
-    if not f.include_old_versions:
-        where.append("d.current = 1")
     if f.doc_no:
         where.append("d.doc_no = ?")
         params.append(normalize_docno(f.doc_no) or f.doc_no)
@@ -93,6 +91,20 @@ def search(cat: Catalog, query: str, filters: Filters | None = None, limit: int 
     if f.date_to:
         where.append("coalesce(d.signed, d.effective) <= ?")
         params.append(f.date_to.isoformat())
+    user_filter = bool(where)
+    if f.status == "expired":
+        where.append("d.expires < ?")
+        params.append(as_of.isoformat())
+    elif f.status == "draft":
+        where.append("d.draft = 1")
+    elif f.status == "not_yet_effective":
+        where.append("coalesce(d.effective, d.signed) > ?")
+        params.append(as_of.isoformat())
+    elif f.status == "in_force":
+        where.append("d.draft = 0 AND (d.expires IS NULL OR d.expires >= ?)")
+        params.append(as_of.isoformat())
+    if not f.include_old_versions:
+        where.append("d.current = 1")
     for t in short_terms:
         where.append("(fts.body LIKE ? ESCAPE '\\' OR fts.title LIKE ? ESCAPE '\\')")
         params.extend([_like(t), _like(t)])
@@ -101,11 +113,11 @@ def search(cat: Catalog, query: str, filters: Filters | None = None, limit: int 
         sql = ("SELECT fts.doc_id, fts.article_id, fts.body, bm25(fts, 0.5, 1.0) AS score FROM fts "
                "JOIN documents d ON d.id = fts.doc_id WHERE fts MATCH ?" + "".join(f" AND {w}" for w in where)
                + " ORDER BY score LIMIT ?")
-        rows = cat.db.execute(sql, [match, *params, limit * 4]).fetchall()
-    elif short_terms or where:
+        rows = cat.db.execute(sql, [match, *params, limit * (20 if f.status else 4)]).fetchall()
+    elif short_terms or user_filter or f.status:
         sql = ("SELECT fts.doc_id, fts.article_id, fts.body, 0.0 AS score FROM fts JOIN documents d ON d.id = fts.doc_id"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY d.signed DESC, fts.rowid LIMIT ?")
-        rows = cat.db.execute(sql, [*params, limit * 4]).fetchall()
+        rows = cat.db.execute(sql, [*params, limit * (20 if f.status else 4)]).fetchall()
     else:
         return []
     hits: list[Hit] = []

@@ -173,7 +173,7 @@ class Catalog:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(str(self.path))
+            self.db = sqlite3.connect(str(self.path), timeout=30)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL") if str(self.path) != ":memory:" else None
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -183,7 +183,8 @@ class Catalog:
                                "pass --db or set ZHENGCE_DB to another file") from None
         except sqlite3.OperationalError as exc:  # pragma: no cover - SQLite < 3.34 has no trigram tokenizer
             raise CatalogError(f"SQLite {sqlite3.sqlite_version}: {exc} (FTS5 trigram needs SQLite ≥ 3.34)") from None
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         self._repeal_cache: dict[str, list[Repeal]] | None = None
 
     def __enter__(self) -> Catalog:
