@@ -298,6 +298,17 @@ class Context:
 class Compiler:
     def __init__(self, ctx: Context):
         self.ctx = ctx
+        #: set field -> the text literals rules test it for; each gets one bit of an Int64 mask column, so
+        #: '"高新技术企业" in titles' is a bit test instead of a list scan (see set_mask_columns)
+        self.set_literals: dict[str, list[str]] = {}
+
+    def set_bit(self, field_name: str, literal: str) -> pl.Expr:
+        """(mask column & bit) != 0 — null when the set itself is unknown."""
+        lits = self.set_literals.setdefault(field_name, [])
+        if literal not in lits:
+            lits.append(literal)
+        i = lits.index(literal)
+        return (pl.col(mask_column(field_name, i // 63)) & (1 << (i % 63))) != 0
 
     # --- entry points
     def compile(self, node: A.Node) -> Value:
@@ -446,6 +457,8 @@ class Compiler:
                     found = found | (ea == eb)
             else:
                 raise Unsupported("'in' over a list of mixed kinds")
+        elif isinstance(item, Val) and item.is_const and isinstance(item.const, str) and _field_name(cont.expr):
+            found = self.set_bit(_field_name(cont.expr), item.const)
         else:
             if not (isinstance(item, Val) and item.kind == "str"):
                 raise Unsupported("'in' over a list field needs a text item")
@@ -550,9 +563,15 @@ class Compiler:
             if not vals.const:
                 return lit_int(0)
             e = None
+            fname = _field_name(lst.expr)
             for v in vals.const:
-                t = lst.expr.list.contains(pl.lit(v, dtype=pl.Utf8)).cast(pl.Int64)
+                if fname:
+                    t = self.set_bit(fname, v).cast(pl.Int64)
+                else:
+                    t = lst.expr.list.contains(pl.lit(v, dtype=pl.Utf8)).cast(pl.Int64)
                 e = t if e is None else e + t
+            if fname:
+                return Num(e, 0, len(vals.const))
             return Num(pl.when(lst.expr.is_null()).then(None).otherwise(e), 0, len(vals.const))
         raise Unsupported(f"function {name}()")
 
@@ -584,6 +603,47 @@ class Compiler:
 
 
 # ------------------------------------------------------------------------------------------- helpers
+def mask_column(field_name: str, k: int) -> str:
+    return f"__set_{field_name}_{k}"
+
+
+def _field_name(e: pl.Expr) -> str | None:
+    """The column name when ``e`` is a bare pl.col(name)."""
+    try:
+        if e.meta.is_column():
+            return e.meta.output_name()
+    except Exception:  # noqa: BLE001 - introspection only
+        return None
+    return None
+
+
+def set_mask_columns(frame: pl.DataFrame, set_literals: dict[str, list[str]]) -> pl.DataFrame:
+    """Add the Int64 bit-mask columns for set fields (one bit per literal a rule tests; null when the set is
+    unknown). Built from the exploded lists, so the cost is the number of items, not rows × literals."""
+    if not set_literals:
+        return frame
+    idx = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"))
+    new_cols = []
+    for name, lits in set_literals.items():
+        if name not in frame.columns:
+            for k in range((len(lits) + 62) // 63):
+                new_cols.append(pl.lit(None, dtype=pl.Int64).alias(mask_column(name, k)))
+            continue
+        ex = pl.DataFrame({"__i": idx["__i"], "v": frame[name]}).explode("v").drop_nulls("v")
+        ex = ex.filter(pl.col("v").is_in(lits))
+        ex = ex.with_columns(pos=pl.col("v").replace_strict(lits, list(range(len(lits))), return_dtype=pl.Int64))
+        ex = ex.unique(["__i", "pos"])
+        null = frame[name].is_null()
+        for k in range((len(lits) + 62) // 63):
+            bits = pl.col("pos").replace_strict(list(range(len(lits))), [1 << (i % 63) for i in range(len(lits))],
+                                                return_dtype=pl.Int64)
+            part = ex.filter((pl.col("pos") // 63) == k).group_by("__i").agg(bits.sum().alias("m"))
+            m = pl.zeros(frame.height, dtype=pl.Int64, eager=True).scatter(part["__i"], part["m"])
+            m = pl.select(pl.when(null).then(None).otherwise(m)).to_series().alias(mask_column(name, k))
+            new_cols.append(m)
+    return frame.with_columns(new_cols)
+
+
 def _is_null(v: Value) -> bool:
     return isinstance(v, Val) and v.kind == "null"
 
@@ -679,7 +739,12 @@ def _minmax(name: str, args: list[Value]) -> Value:
         f = pl.min_horizontal if name == "min" else pl.max_horizontal
         if len(vals) == 1:
             return vals[0]
-        return Num(f([v.expr for v in vals]), vals[0].scale, max(v.bound for v in vals))
+        # min_horizontal skips nulls; the language's min/max are strict (unknown in → unknown out)
+        e = f([v.expr for v in vals])
+        nonconst = [v.expr for v in vals if v.const is None]
+        if nonconst:
+            e = pl.when(pl.any_horizontal([x.is_null() for x in nonconst])).then(None).otherwise(e)
+        return Num(e, vals[0].scale, max(v.bound for v in vals))
     if kind == "rat":
         best = vals[0]
         for v in vals[1:]:
@@ -691,7 +756,8 @@ def _minmax(name: str, args: list[Value]) -> Value:
         return best
     if kind in ("str", "date"):
         f = pl.min_horizontal if name == "min" else pl.max_horizontal
-        return Val(kind, f([v.expr for v in vals]))
+        e = f([v.expr for v in vals])
+        return Val(kind, pl.when(pl.any_horizontal([v.expr.is_null() for v in vals])).then(None).otherwise(e))
     raise Unsupported(f"{name}() of {kind}")
 
 

@@ -20,7 +20,18 @@ from decimal import Decimal
 
 import polars as pl
 
-from zhengce.bulk.compiler import Compiler, Context, Num, Rat, Unsupported, _select, cmp_exprs, mul, num_from_decimal
+from zhengce.bulk.compiler import (
+    Compiler,
+    Context,
+    Num,
+    Rat,
+    Unsupported,
+    _select,
+    cmp_exprs,
+    mul,
+    num_from_decimal,
+    set_mask_columns,
+)
 from zhengce.bulk.compiler import round_half_up as _rhu
 from zhengce.bulk.compiler import to_fen as _to_fen
 from zhengce.engine.evaluate import Evaluator, validity_reason
@@ -73,6 +84,7 @@ class Plan:
     group_caps: list[GroupCapPlan]
     fields: set[str]
     other_entity_rules: int
+    set_literals: dict[str, list[str]] = field(default_factory=dict)
     _evaluator: Evaluator | None = field(default=None, repr=False)
 
     @property
@@ -103,30 +115,32 @@ class Plan:
         from zhengce.bulk.register import ensure_fields
 
         frame = ensure_fields(frame, self.pack.schema, self.entity_type, self.fields)
-        lf = frame.lazy()
+        frame = set_mask_columns(frame, self.set_literals)
         fast = [rp for rp in self.rules if not rp.fallback]
         n = frame.height
-        # 1. status counts: one pass, one aggregate per rule
-        aggs = []
+        # 1. conditions once per rule, as two boolean columns (all true / any false); polars shares the
+        #    condition sub-expressions between the two (common-subexpression elimination)
+        flags = []
         for rp in fast:
             if rp.conds:
-                any_false = _any([(~c).fill_null(False) for c in rp.conds])
-                all_true = _all([c.fill_null(False) for c in rp.conds])
-                aggs.append(any_false.sum().alias(f"ne{rp.index}"))
-                aggs.append(all_true.sum().alias(f"el{rp.index}"))
-        counts = lf.select(aggs).collect().row(0, named=True) if aggs else {}
+                flags.append(_all([c.fill_null(False) for c in rp.conds]).alias(f"__el{rp.index}"))
+                flags.append(_any([(~c).fill_null(False) for c in rp.conds]).alias(f"__ne{rp.index}"))
+        lf = frame.lazy().with_columns(flags).collect().lazy() if flags else frame.lazy()
+        counts = lf.select([pl.col(f"__el{rp.index}", f"__ne{rp.index}").sum() for rp in fast if rp.conds]) \
+            .collect().row(0, named=True) if flags else {}
         # 2. eligible rows with their amounts (defined_for: amounts only where the conditions hold)
         parts = []
         for rp in fast:
-            q = lf.filter(_all(rp.conds)) if rp.conds else lf
+            q = lf.filter(pl.col(f"__el{rp.index}")) if rp.conds else lf
             amt = rp.amount if rp.amount is not None else pl.lit(None, dtype=pl.Int64)
             parts.append(q.select("_row", "id", pl.lit(rp.index, dtype=pl.UInt32).alias("rule"),
                                   amt.cast(pl.Int64).alias("amount_fen")))
         long = pl.concat(parts, how="vertical").collect() if parts else pl.DataFrame(schema=LONG_SCHEMA)
+        del lf
         stat_rows = []
         for rp in fast:
-            el = counts.get(f"el{rp.index}", n) if rp.conds else n
-            ne = counts.get(f"ne{rp.index}", 0) if rp.conds else 0
+            el = counts.get(f"__el{rp.index}", n) if rp.conds else n
+            ne = counts.get(f"__ne{rp.index}", 0) if rp.conds else 0
             stat_rows.append((rp.index, el, ne, n - el - ne))
         # 3. fallback rules: the per-entity evaluator, row by row
         fb = self.fallback_rules
@@ -137,30 +151,34 @@ class Plan:
         stats = pl.DataFrame(stat_rows, schema={"rule": pl.UInt32, "eligible": pl.Int64, "not_eligible": pl.Int64,
                                                 "undetermined": pl.Int64}, orient="row")
         amount_unknown = long.filter(pl.col("amount_fen").is_null()).group_by("rule").len("amount_unknown")
-        stats = stats.join(amount_unknown.with_columns(pl.col("rule").cast(pl.UInt32)), on="rule", how="left") \
-            .with_columns(pl.col("amount_unknown").fill_null(0)).sort("rule")
-        long = long.sort("_row", "rule")
+        stats = stats.join(amount_unknown.with_columns(pl.col("rule").cast(pl.UInt32),
+                                                       pl.col("amount_unknown").cast(pl.Int64)),
+                           on="rule", how="left").with_columns(pl.col("amount_unknown").fill_null(0)).sort("rule")
         long, totals, gcs = self._per_entity(frame, long)
         return BulkResult(long, totals, gcs, stats, n)
 
     def _per_entity(self, frame: pl.DataFrame, long: pl.DataFrame):
         groups = {rp.index: rp.cr.rule.stacking_group for rp in self.rules if rp.cr.rule.stacking_group}
-        kinds = {rp.index: rp.cr.rule.kind for rp in self.rules}
+        ent_rules = [rp.index for rp in self.rules if rp.cr.rule.kind == "entitlement"]
+        max_rules = [rp.index for rp in self.rules if rp.cr.rule.kind == "maximum"]
         if groups:
+            in_sg = pl.col("rule").is_in(list(groups))
             gmap = pl.DataFrame({"rule": list(groups), "sg": list(groups.values())},
                                 schema={"rule": pl.UInt32, "sg": pl.Utf8})
-            cand = long.filter(pl.col("amount_fen").is_not_null()).join(gmap, on="rule")
+            sgpart = long.filter(in_sg)
+            cand = sgpart.filter(pl.col("amount_fen").is_not_null()).join(gmap, on="rule")
             win = cand.sort(["_row", "sg", "amount_fen", "rule"], descending=[False, False, True, False]) \
                 .group_by(["_row", "sg"], maintain_order=True).agg(pl.col("rule").first().alias("winner"))
             sup = cand.join(win, on=["_row", "sg"]).filter(pl.col("rule") != pl.col("winner")) \
                 .select("_row", "rule", pl.col("winner").alias("superseded_by"))
-            long = long.join(sup, on=["_row", "rule"], how="left", maintain_order="left")
+            long = pl.concat([
+                long.filter(~in_sg).with_columns(pl.lit(None, dtype=pl.UInt32).alias("superseded_by")),
+                sgpart.join(sup, on=["_row", "rule"], how="left"),
+            ], how="vertical")
         else:
             long = long.with_columns(pl.lit(None, dtype=pl.UInt32).alias("superseded_by"))
         long = long.with_columns(counts=pl.col("amount_fen").is_not_null() & pl.col("superseded_by").is_null())
-        kind_e = pl.col("rule").replace_strict(list(kinds), list(kinds.values()), return_dtype=pl.Utf8) \
-            if kinds else pl.lit(None, dtype=pl.Utf8)
-        counted = long.filter("counts").with_columns(kind=kind_e)
+        counted = long.filter("counts")
         # group caps
         gc_frames = []
         for gp in self.group_caps:
@@ -185,18 +203,18 @@ class Plan:
                                                    "doc_no": pl.Utf8, "limit_fen": pl.Int64,
                                                    "total_before_fen": pl.Int64, "total_after_fen": pl.Int64,
                                                    "binding": pl.Boolean})
-        tot = long.select("_row", "id").unique("_row").join(
-            counted.group_by("_row").agg(
-                pl.col("amount_fen").filter(pl.col("kind") == "entitlement").sum().alias("entitlement_fen"),
-                pl.col("amount_fen").filter(pl.col("kind") == "maximum").sum().alias("maximum_fen")),
-            on="_row", how="left")
+        c = pl.col("counts")
+        tot = long.group_by("_row").agg(
+            pl.col("id").first(),
+            pl.col("amount_fen").filter(c & pl.col("rule").is_in(ent_rules)).sum().alias("entitlement_fen"),
+            pl.col("amount_fen").filter(c & pl.col("rule").is_in(max_rules)).sum().alias("maximum_fen"))
         red = gcs.filter("binding").group_by("_row").agg(
             (pl.col("total_before_fen") - pl.col("total_after_fen")).sum().alias("group_cap_reduction_fen"))
         tot = tot.join(red, on="_row", how="left").with_columns(
             pl.col("entitlement_fen", "maximum_fen", "group_cap_reduction_fen").fill_null(0).cast(pl.Int64))
         tot = tot.with_columns(overall_fen=pl.col("entitlement_fen") + pl.col("maximum_fen")
-                               - pl.col("group_cap_reduction_fen")).sort("_row")
-        return long, tot, gcs.sort("_row", "doc_no", "cap_id")
+                               - pl.col("group_cap_reduction_fen"))
+        return long, tot, gcs
 
     # -------------------------------------------------------------------------------- fallback path
     def _evaluator_(self) -> Evaluator:
@@ -318,7 +336,7 @@ def compile_plan(pack: Pack, entity_type: str, as_of: date, *, force_fallback: b
         gcs.append(GroupCapPlan(gc.id, doc.doc_no, gc.label, covered, limit, node))
     del idx
     other = sum(1 for cr in pack.rules if cr.rule.entity != entity_type)
-    return Plan(pack, entity_type, as_of, rules, nif, gcs, fields, other)
+    return Plan(pack, entity_type, as_of, rules, nif, gcs, fields, other, comp.set_literals)
 
 
 def funding_parts(amount_fen: pl.Expr, shares: dict[str, str]) -> list[tuple[str, pl.Expr]]:

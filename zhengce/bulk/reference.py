@@ -89,3 +89,37 @@ def evaluate_reference(plan: Plan, frame: pl.DataFrame, as_of: date | None = Non
                       schema={"rule": pl.UInt32, "eligible": pl.Int64, "not_eligible": pl.Int64,
                               "undetermined": pl.Int64, "amount_unknown": pl.Int64}, orient="row").sort("rule")
     return BulkResult(long_df, tot_df, gc_df, st, frame.height)
+
+
+SORT_KEYS = {"long": ["_row", "rule"], "totals": ["_row"], "group_caps": ["_row", "doc_no", "cap_id"],
+             "stats": ["rule"]}
+
+
+def canonical(res: BulkResult) -> dict[str, pl.DataFrame]:
+    """The result tables in one column order and row order, for exact comparison between backends."""
+    cols = {"long": ["_row", "id", "rule", "amount_fen", "superseded_by", "counts"],
+            "totals": ["_row", "id", "entitlement_fen", "maximum_fen", "group_cap_reduction_fen", "overall_fen"],
+            "group_caps": ["_row", "id", "cap_id", "doc_no", "limit_fen", "total_before_fen", "total_after_fen",
+                           "binding"],
+            "stats": ["rule", "eligible", "not_eligible", "undetermined", "amount_unknown"]}
+    out = {}
+    for name, keys in SORT_KEYS.items():
+        df = getattr(res, name).select(cols[name])
+        out[name] = df.with_columns([pl.col(c).cast(pl.Int64) for c in df.columns
+                                     if df.schema[c].is_integer()]).sort(keys)
+    return out
+
+
+def differences(a: BulkResult, b: BulkResult, limit: int = 5) -> list[str]:
+    """Human-readable differences between two results (empty when identical)."""
+    ca, cb = canonical(a), canonical(b)
+    out = []
+    for name in SORT_KEYS:
+        x, y = ca[name], cb[name]
+        if x.equals(y):
+            continue
+        only_x = x.join(y, on=x.columns, how="anti", nulls_equal=True)
+        only_y = y.join(x, on=y.columns, how="anti", nulls_equal=True)
+        out.append(f"{name}: {x.height} vs {y.height} rows; only in first:\n{only_x.head(limit)}\n"
+                   f"only in second:\n{only_y.head(limit)}")
+    return out
