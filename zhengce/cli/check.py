@@ -235,7 +235,7 @@ def rules_schema() -> None:
 
 @app.command()
 def cases(policies: PoliciesOpt = None) -> None:
-    """运行全部规则用例（policies/**/*.cases.yaml），列出不通过的用例。"""
+    """运行全部规则用例（policies/**/*.cases.yaml）和整体情景（policies/scenarios/），列出不通过的。"""
     from zhengce.engine.evaluate import Evaluator
     from zhengce.rules.cases import case_files, load_cases, run_case
 
@@ -256,7 +256,23 @@ def cases(policies: PoliciesOpt = None) -> None:
             if problems:
                 bad += 1
                 console.print(f"[red]FAIL[/] {path.name} · {c.name} ({c.rule}): " + "; ".join(problems))
-    console.print(f"{total - bad}/{total} 用例通过")
+    from zhengce.rules.cases import load_scenarios, run_scenario, scenario_files
+
+    for path in scenario_files(pack.root):
+        try:
+            scs = load_scenarios(path)
+        except ZhengceError as exc:
+            fail(exc)
+        for sc in scs:
+            total += 1
+            try:
+                problems = run_scenario(pack, sc, ev, str(path))
+            except ZhengceError as exc:
+                problems = [str(exc)]
+            if problems:
+                bad += 1
+                console.print(f"[red]FAIL[/] {path.name} · {sc.name}: " + "; ".join(problems))
+    console.print(f"{total - bad}/{total} 用例通过（含整体情景）")
     if bad:
         raise typer.Exit(1)
 

@@ -15,9 +15,10 @@ from zhengce.entities.loader import entity_from_mapping
 from zhengce.errors import RulePackError
 from zhengce.money import quantize_yuan, to_decimal
 from zhengce.rules.loader import Pack, _read_yaml
-from zhengce.rules.model import Case
+from zhengce.rules.model import Case, Scenario
 
 _CASES = TypeAdapter(list[Case])
+_SCENARIOS = TypeAdapter(list[Scenario])
 
 
 def case_files(root: Path) -> list[Path]:
@@ -76,4 +77,44 @@ def run_case(pack: Pack, case: Case, evaluator: Evaluator | None = None, source:
         binds = any(c.binding for c in res.caps)
         if binds != case.binding_cap:
             problems.append(f"binding cap: expected {case.binding_cap}, got {binds}")
+    return problems
+
+
+def scenario_files(root: Path) -> list[Path]:
+    return sorted((root / "scenarios").glob("*.yaml"))
+
+
+def load_scenarios(path: Path) -> list[Scenario]:
+    data = _read_yaml(path)
+    try:
+        return _SCENARIOS.validate_python(data or [])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise RulePackError(str(path), err["msg"], field=".".join(str(p) for p in err["loc"]) or None) from None
+
+
+def run_scenario(pack: Pack, sc: Scenario, evaluator: Evaluator | None = None, source: str = "") -> list[str]:
+    ev = evaluator or Evaluator(pack)
+    entity = entity_from_mapping(pack.schema, sc.entity, source=source or "scenario", record=sc.name)
+    rep = ev.evaluate(entity, sc.as_of)
+    problems = []
+    for rule_id, want in sc.expect.items():
+        hits = [r for r in rep.results if r.rule_id == rule_id and (want.entity_id is None or r.entity_id == want.entity_id)]
+        if not hits:
+            problems.append(f"{rule_id}: not evaluated for this entity (unknown rule or wrong entity type)")
+            continue
+        r = hits[0]
+        if want.eligible is not None and r.eligible != want.eligible:
+            problems.append(f"{rule_id}: eligible expected {want.eligible}, got {r.eligible} ({r.reason or r.status})")
+        if want.status is not None and r.status != want.status:
+            problems.append(f"{rule_id}: status expected {want.status}, got {r.status}")
+        if want.amount is not None and r.amount != quantize_yuan(to_decimal(want.amount, what="amount")):
+            problems.append(f"{rule_id}: amount expected {want.amount}, got {r.amount}")
+        if want.superseded_by is not None and r.superseded_by != want.superseded_by:
+            problems.append(f"{rule_id}: superseded_by expected {want.superseded_by}, got {r.superseded_by}")
+    got = rep.totals()
+    for key, text in sc.totals.items():
+        want_total = quantize_yuan(to_decimal(text, what=f"totals.{key}"))
+        if quantize_yuan(got[key]) != want_total:
+            problems.append(f"totals.{key}: expected {want_total}, got {quantize_yuan(got[key])}")
     return problems

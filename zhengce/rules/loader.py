@@ -164,7 +164,7 @@ def _check_fields(path, rule_id, fld, node, entity_type, schema: EntitySchema, p
 
 def pack_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.yaml") if not p.name.endswith(".cases.yaml")
-                  and "entities" not in p.parts and "parameters" not in p.parts and "inventory" not in p.parts)
+                  and not ({"entities", "parameters", "inventory", "scenarios"} & set(p.relative_to(root).parts)))
 
 
 def load_pack(root: Path | str | None = None, files: list[Path] | None = None) -> Pack:

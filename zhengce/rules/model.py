@@ -158,6 +158,29 @@ class Case(_Strict):
     note: str | None = None
 
 
+class ScenarioExpectation(_Strict):
+    eligible: bool | None = None
+    status: Literal["eligible", "not_eligible", "undetermined", "not_in_force"] | None = None
+    amount: str | None = None
+    superseded_by: str | None = None
+    entity_id: str | None = Field(default=None, description="for child entities (projects, loans …)")
+
+
+class Scenario(_Strict):
+    """A whole-entity worked example: the entity (with its projects/loans) against the whole pack.
+
+    Exercises what single-rule cases cannot: stacking groups across documents, group caps, child entities, totals.
+    """
+
+    name: str
+    as_of: date
+    entity: dict
+    expect: dict[str, ScenarioExpectation] = Field(default_factory=dict, description="rule id → expected outcome")
+    totals: dict[Literal["entitlement", "maximum", "group_cap_reduction", "overall_upper_bound", "charge"], str] = Field(
+        default_factory=dict, description="expected report totals (e.g. overall_upper_bound: 800万元)")
+    note: str | None = None
+
+
 class Rule(_Strict):
     id: str = Field(description="stable id, e.g. wh-2023-5-01")
     title: str = Field(description="short Chinese name, e.g. 冲击千亿目标百亿台阶奖励")
