@@ -4,17 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.catalog.seedutil import seed_files
 from zhengce.catalog import Catalog
-
-REPO = Path(__file__).resolve().parents[2]
-SEEDS = (REPO / ".." / "shared" / "seeds").resolve()
-
-
-def seed_files() -> list[Path]:
-    files = sorted(SEEDS.glob("*.txt"))
-    if len(files) < 5:
-        pytest.skip(f"seeds not available under {SEEDS}")
-    return files
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from zhengce.catalog.lint import lint
 
 
 @pytest.fixture(scope="module")
-def pack():
+def rule_pack():
     try:
         from zhengce.rules.loader import load_pack
 
@@ -25,10 +25,10 @@ def pack():
         pytest.skip(f"rule pack not loadable: {exc}")
 
 
-def test_every_rule_citation_resolves(cat, pack):
-    if not pack.rules:
+def test_every_rule_citation_resolves(cat, rule_pack):
+    if not rule_pack.rules:
         pytest.skip("no rules in the pack yet")
-    results = resolve_pack(cat, pack)
+    results = resolve_pack(cat, rule_pack)
     bad = [f"{c.doc_no} rule {c.rule_id} article {c.article} lines {c.lines[0]}–{c.lines[1]}: {c.problem}"
            for c in results if not c.ok]
     assert not bad, "rule citations that do not resolve:\n" + "\n".join(bad)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import seed_files
 from typer.testing import CliRunner
 
+from tests.catalog.seedutil import seed_files
 from zhengce.cli import app
 
 runner = CliRunner()

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from conftest import seed_files
 
+from tests.catalog.seedutil import seed_files
 from zhengce.catalog import Catalog, DocumentNotFound
 from zhengce.gazette.parser import parse_text
 

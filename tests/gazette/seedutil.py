@@ -1,3 +1,5 @@
+"""Seed access for the gazette tests (seeds live beside the repo: ../shared/seeds)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,9 +27,3 @@ def parsed(prefix: str):
         _CACHE[prefix] = parse_file(seed_path(prefix))
     return _CACHE[prefix]
 
-
-@pytest.fixture
-def seeds_dir() -> Path:
-    if not SEEDS.is_dir():
-        pytest.skip("seeds not available")
-    return SEEDS

@@ -7,8 +7,7 @@ import time
 import pytest
 
 from zhengce.gazette import parse_file, parse_text
-from zhengce.gazette.errors import (BinaryInputError, EmptyInputError, EncodingError, GazetteError,
-                                    InputTooLargeError)
+from zhengce.gazette.errors import BinaryInputError, EmptyInputError, EncodingError, GazetteError, InputTooLargeError
 from zhengce.gazette.textio import read_text
 
 SAMPLE = "威海市人民政府\n关于测试的通知\n\n威政发〔2023〕1号\n\n各区市人民政府：\n一、总则\n\n威海市人民政府\n2023年1月2日\n"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from conftest import parsed
 
+from tests.gazette.seedutil import parsed
 from zhengce.gazette.text import nospace
 
 D = date

@@ -186,6 +186,7 @@ class Catalog:
         with self.db:
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         self._repeal_cache: dict[str, list[Repeal]] | None = None
+        self._grams: dict[int, set[str]] = {}
 
     def __enter__(self) -> Catalog:
         return self
@@ -293,9 +294,11 @@ class Catalog:
         if not loose:
             return
         cands = self.db.execute("SELECT id, key, lines FROM documents WHERE doc_no IS NOT NULL AND current = 1").fetchall()
-        grams = {}
+        grams = self._grams
         for row in loose:
-            a = _trigrams(row["lines"])
+            a = grams.get(row["id"])
+            if a is None:
+                a = grams[row["id"]] = _trigrams(row["lines"])
             if len(a) < 200:
                 continue
             best, score = None, 0.0

@@ -235,7 +235,10 @@ def _same_title(a: str | None, b: str | None) -> float:
     a, b = norm_title(a), norm_title(b)
     if a == b:
         return 1.0
-    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+    m = SequenceMatcher(None, a, b, autojunk=False)
+    if m.real_quick_ratio() < 0.6 or m.quick_ratio() < 0.6:
+        return m.quick_ratio() * 0.5  # clearly different titles: skip the quadratic ratio()
+    return m.ratio()
 
 
 def parse_file(path: Path | str, limit: int | None = None) -> ParsedSource:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from zhengce.gazette.docno import find_docnos
 from zhengce.gazette.model import Reference, Table
@@ -15,6 +16,7 @@ _REPEAL_WORDS = ("废止", "不再执行", "停止执行", "同时失效", "宣�
 _BASIS_WORDS = ("根据", "依据", "按照", "依照", "贯彻", "落实", "参照")
 
 
+@lru_cache(maxsize=4096)
 def norm_title(t: str) -> str:
     """Titles compare without spaces, with 〈〉 as 《》 and half/full-width brackets unified."""
     t = re.sub(r"\s+", "", t)
@@ -22,9 +24,7 @@ def norm_title(t: str) -> str:
 
 
 def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
-    s = 0
-    for m in _SENT_END.finditer(text, 0, start):
-        s = m.end()
+    s = max(text.rfind(c, 0, start) for c in "。；;！？") + 1
     m = _SENT_END.search(text, end)
     return s, (m.end() if m else len(text))
 
