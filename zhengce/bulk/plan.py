@@ -161,6 +161,7 @@ class Plan:
         groups = {rp.index: rp.cr.rule.stacking_group for rp in self.rules if rp.cr.rule.stacking_group}
         ent_rules = [rp.index for rp in self.rules if rp.cr.rule.kind == "entitlement"]
         max_rules = [rp.index for rp in self.rules if rp.cr.rule.kind == "maximum"]
+        charge_rules = [rp.index for rp in self.rules if rp.cr.rule.kind == "charge"]
         if groups:
             in_sg = pl.col("rule").is_in(list(groups))
             gmap = pl.DataFrame({"rule": list(groups), "sg": list(groups.values())},
@@ -207,11 +208,13 @@ class Plan:
         tot = long.group_by("_row").agg(
             pl.col("id").first(),
             pl.col("amount_fen").filter(c & pl.col("rule").is_in(ent_rules)).sum().alias("entitlement_fen"),
-            pl.col("amount_fen").filter(c & pl.col("rule").is_in(max_rules)).sum().alias("maximum_fen"))
+            pl.col("amount_fen").filter(c & pl.col("rule").is_in(max_rules)).sum().alias("maximum_fen"),
+            pl.col("amount_fen").filter(c & pl.col("rule").is_in(charge_rules)).sum().alias("charge_fen"))
         red = gcs.filter("binding").group_by("_row").agg(
             (pl.col("total_before_fen") - pl.col("total_after_fen")).sum().alias("group_cap_reduction_fen"))
         tot = tot.join(red, on="_row", how="left").with_columns(
-            pl.col("entitlement_fen", "maximum_fen", "group_cap_reduction_fen").fill_null(0).cast(pl.Int64))
+            pl.col("entitlement_fen", "maximum_fen", "charge_fen", "group_cap_reduction_fen").fill_null(0)
+            .cast(pl.Int64))
         tot = tot.with_columns(overall_fen=pl.col("entitlement_fen") + pl.col("maximum_fen")
                                - pl.col("group_cap_reduction_fen"))
         return long, tot, gcs
@@ -322,7 +325,7 @@ def compile_plan(pack: Pack, entity_type: str, as_of: date, *, force_fallback: b
     for doc, gc, node in pack.group_caps:
         if gc.entity != entity_type:
             continue
-        covered = [rp.index for rp in rules if rp.cr.document.doc_no == doc.doc_no
+        covered = [rp.index for rp in rules if rp.cr.document.doc_no == doc.doc_no and rp.cr.rule.kind != "charge"
                    and (gc.rules == "all" or rp.cr.id in gc.rules)]
         fields |= A.fields_of(node) - {"as_of"}
         try:

@@ -157,17 +157,18 @@ def synth_chunk(pack: Pack, n: int, seed: int, start: int = 0) -> pa.Table:
             continue
         t = spec.type
         missing = rng.random(n) < 0.01
+        # pack fields describe rare facts (a recognition, a fee paid, a project): mostly false / zero
         if t == "bool":
-            p = 0.03 if not name.startswith("is_") else 0.08
+            p = 0.01 if name.startswith(("is_", "has_", "registered")) else 0.004
             cols[name] = pa.array(rng.random(n) < p, mask=missing)
         elif t == "int":
-            v = rng.poisson(2.0, n).astype(np.int64)
+            v = np.where(rng.random(n) < 0.05, rng.poisson(1.5, n) + 1, 0).astype(np.int64)
             if "year" in name:
-                v = rng.integers(0, 8, n).astype(np.int64)
+                v = np.where(rng.random(n) < 0.1, rng.integers(0, 6, n), 0).astype(np.int64)
             cols[name] = _edge_int(rng, v, thr.get(name), missing)
         elif t == "money":
-            money[name] = np.round(np.exp(rng.normal(np.log(3e5), 1.8, n)) * 100).astype(np.int64)
-            money[name] = np.where(missing, 0, money[name])
+            v = np.round(np.exp(rng.normal(np.log(3e5), 1.8, n)) * 100).astype(np.int64)
+            money[name] = np.where(missing | (rng.random(n) > 0.03), 0, v)
             cols[name + "__missing"] = pa.array(missing)
         elif t == "rate":
             rates[name] = np.round(rng.normal(0.05, 0.12, n) * 1e4).astype(np.int64) * 100

@@ -1,0 +1,313 @@
+"""``zhengce batch``: a register in (CSV / Parquet / SQL), an entitlement table out, chunk by chunk.
+
+Layout of a run directory ``<out>/<run_id>/``::
+
+    manifest.json                 # inputs, as_of, pack fingerprint, chunk size; a rerun must match it
+    entitlements/part-00000.parquet   # one file per chunk, written atomically (tmp + rename)
+    totals/part-00000.parquet
+    group_caps/part-00000.parquet
+    errors/part-00000.parquet     # bad records: _row, id, field, value, reason
+    stats/part-00000.parquet      # per rule: eligible / not_eligible / undetermined / amount_unknown
+    summary.json
+
+A chunk whose five part files exist is done; a rerun with the same run id skips it, so nothing is written
+twice (idempotent) and an interrupted run resumes where it stopped. ``--format csv`` writes CSV parts;
+``--db URL`` also loads every finished chunk into SQL tables in one transaction per chunk (keyed by
+run_id and chunk, deleted first, so a rerun never duplicates rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from zhengce.bulk.plan import Plan, compile_plan, funding_parts
+from zhengce.bulk.register import normalize
+from zhengce.rules.loader import Pack
+
+TABLES = ("entitlements", "totals", "group_caps", "errors", "stats")
+
+
+@dataclass
+class RunConfig:
+    source: str
+    out: Path
+    run_id: str
+    as_of: date
+    entity_type: str = "enterprise"
+    chunk_size: int = 1_000_000
+    fmt: str = "parquet"  # parquet | csv
+    table: str | None = None  # SQL table (source is then a connection URL)
+    db: str | None = None  # also write results to this database URL
+    keep: tuple[str, ...] = ("name", "district", "industry")
+    id_column: str = "id"
+
+
+@dataclass
+class RunReport:
+    run_dir: Path
+    chunks_total: int = 0
+    chunks_skipped: int = 0
+    rows: int = 0
+    summary: dict = field(default_factory=dict)
+
+
+def pack_fingerprint(pack: Pack) -> str:
+    h = hashlib.sha256()
+    for f in sorted(pack.files):
+        h.update(f.encode())
+        h.update(pack.files[f].model_dump_json().encode())
+    return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------ sources
+def count_rows(cfg: RunConfig) -> int | None:
+    if cfg.table:
+        return None
+    p = Path(cfg.source)
+    if p.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(p).metadata.num_rows
+    return None
+
+
+def iter_chunks(cfg: RunConfig) -> Iterator[tuple[int, int, Callable[[], pl.DataFrame]]]:
+    """(chunk number, row offset, loader). Loaders are lazy so skipped chunks are never read."""
+    size = cfg.chunk_size
+    if cfg.table:
+        from sqlalchemy import create_engine, text
+
+        eng = create_engine(cfg.source)
+        with eng.connect() as conn:
+            n = conn.execute(text(f'SELECT COUNT(*) FROM "{cfg.table}"')).scalar_one()
+        for k, off in enumerate(range(0, n, size)):
+            def load(off=off):
+                q = f'SELECT * FROM "{cfg.table}" ORDER BY rowid LIMIT {size} OFFSET {off}' \
+                    if eng.dialect.name == "sqlite" else f'SELECT * FROM "{cfg.table}" LIMIT {size} OFFSET {off}'
+                with eng.connect() as conn:
+                    return pl.read_database(q, conn, infer_schema_length=None)
+            yield k, off, load
+        return
+    p = Path(cfg.source)
+    if not p.exists():
+        raise FileNotFoundError(f"register not found: {p}")
+    if p.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(p)
+        n = pf.metadata.num_rows
+        for k, off in enumerate(range(0, n, size)):
+            yield k, off, (lambda off=off: pl.scan_parquet(p).slice(off, size).collect())
+        return
+    if p.suffix in (".csv", ".txt"):
+        # every column as text: parsing (units, 是/否, dates) is the normaliser's job, with row-level errors
+        lf = pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy", missing_utf8_is_empty_string=False)
+        n = lf.select(pl.len()).collect().item()
+        for k, off in enumerate(range(0, n, size)):
+            yield k, off, (lambda off=off: lf.slice(off, size).collect())
+        return
+    raise ValueError(f"unsupported register format {p.suffix!r}: use .parquet, .csv or --table with a SQL URL")
+
+
+# ------------------------------------------------------------------------------------------ output
+def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, run_id: str,
+                      keep: tuple[str, ...]) -> pl.DataFrame:
+    """The long output: entity × rule × amount × kind × citation (+ stacking, funding split)."""
+    rt = plan.rule_table()
+    ids = rt.select(pl.col("rule").alias("superseded_by"), pl.col("rule_id").alias("superseded_by_rule"))
+    out = res_long.join(rt.drop("funding"), on="rule", how="left").join(ids, on="superseded_by", how="left")
+    kept = [c for c in keep if c in frame.columns]
+    if kept:
+        out = out.join(frame.select("_row", *kept), on="_row", how="left")
+    # funding split per rule (exact: shares rounded half up to 分, the last share takes the rest)
+    fund_exprs = []
+    for rp in plan.rules:
+        if rp.cr.rule.funding:
+            parts = funding_parts(pl.col("amount_fen"), rp.cr.rule.funding)
+            st = pl.concat_list([pl.struct(pl.lit(k).alias("level"), e.alias("fen")) for k, e in parts])
+            fund_exprs.append((rp.index, st))
+    fdt = pl.List(pl.Struct({"level": pl.Utf8, "fen": pl.Int64}))
+    if fund_exprs:
+        e = pl.lit(None, dtype=fdt)
+        chain = None
+        for idx, st in fund_exprs:
+            cond = (pl.col("rule") == idx) & pl.col("amount_fen").is_not_null()
+            chain = pl.when(cond).then(st) if chain is None else chain.when(cond).then(st)
+        e = chain.otherwise(pl.lit(None, dtype=fdt))
+        out = out.with_columns(e.alias("funding"))
+    else:
+        out = out.with_columns(pl.lit(None, dtype=fdt).alias("funding"))
+    return out.select(
+        pl.lit(run_id).alias("run_id"), "_row", pl.col("id").alias("entity_id"), *kept, "rule_id", "title", "doc_no",
+        "article", "lines", "kind", pl.lit("eligible").alias("status"), "amount_fen", "counts",
+        "stacking_group", "superseded_by_rule", "funding", "department", "delivery", "citation",
+    ).sort("_row", "rule_id")
+
+
+def _write(df: pl.DataFrame, path: Path, fmt: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    if fmt == "csv":
+        flat = df.with_columns([
+            pl.col(c).map_elements(lambda v: json.dumps(v, ensure_ascii=False), return_dtype=pl.Utf8)
+            if isinstance(df.schema[c], (pl.List, pl.Struct)) else pl.col(c) for c in df.columns])
+        flat.write_csv(tmp)
+    else:
+        df.write_parquet(tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def _part(run_dir: Path, table: str, k: int, fmt: str) -> Path:
+    return run_dir / table / f"part-{k:05d}.{fmt}"
+
+
+def _write_db(url: str, run_id: str, k: int, tables: dict[str, pl.DataFrame]) -> None:
+    from sqlalchemy import create_engine, inspect, text
+
+    eng = create_engine(url)
+    with eng.begin() as conn:
+        insp = inspect(conn)
+        for name, df in tables.items():
+            tname = f"zhengce_{name}"
+            df = df.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(k).alias("chunk")) \
+                if "run_id" not in df.columns else df.with_columns(pl.lit(k).alias("chunk"))
+            df = df.with_columns([
+                pl.col(c).map_elements(lambda v: json.dumps(v, ensure_ascii=False), return_dtype=pl.Utf8)
+                if isinstance(df.schema[c], (pl.List, pl.Struct)) else pl.col(c) for c in df.columns])
+            if insp.has_table(tname):
+                conn.execute(text(f"DELETE FROM {tname} WHERE run_id = :r AND chunk = :k"), {"r": run_id, "k": k})
+            if df.height:
+                _insert(conn, tname, df, insp.has_table(tname))
+
+
+def _insert(conn, tname: str, df: pl.DataFrame, exists: bool) -> None:
+    from sqlalchemy import BigInteger, Boolean, Column, MetaData, Table, Text
+
+    md = MetaData()
+    cols = []
+    for c, dt in df.schema.items():
+        t = BigInteger if dt.is_integer() else Boolean if dt == pl.Boolean else Text
+        cols.append(Column(c, t))
+    tbl = Table(tname, md, *cols)
+    if not exists:
+        md.create_all(conn)
+    conn.execute(tbl.insert(), df.to_dicts())
+
+
+# ------------------------------------------------------------------------------------------ the run
+def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] | None = None) -> RunReport:
+    plan = compile_plan(pack, cfg.entity_type, cfg.as_of)
+    run_dir = Path(cfg.out) / cfg.run_id
+    manifest = {"source": str(cfg.source), "table": cfg.table, "as_of": cfg.as_of.isoformat(),
+                "entity_type": cfg.entity_type, "chunk_size": cfg.chunk_size, "format": cfg.fmt,
+                "pack": pack_fingerprint(pack), "rules_in_force": len(plan.rules),
+                "rules_not_in_force": len(plan.not_in_force)}
+    mpath = run_dir / "manifest.json"
+    if mpath.exists():
+        old = json.loads(mpath.read_text(encoding="utf-8"))
+        diff = {k: (old.get(k), v) for k, v in manifest.items() if old.get(k) != v}
+        if diff:
+            raise ValueError(f"run {cfg.run_id} already exists with different settings {diff}; "
+                             "use a new --run-id (results of one run never mix inputs)")
+    for t in TABLES:
+        (run_dir / t).mkdir(parents=True, exist_ok=True)
+    mpath.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    rep = RunReport(run_dir)
+    for k, off, load in iter_chunks(cfg):
+        rep.chunks_total += 1
+        if all(_part(run_dir, t, k, cfg.fmt).exists() for t in TABLES):
+            rep.chunks_skipped += 1
+            if progress:
+                progress(k, -1)
+            continue
+        raw = load()
+        nz = normalize(raw, pack.schema, cfg.entity_type, row_offset=off, id_column=cfg.id_column, keep=cfg.keep)
+        del raw
+        res = plan.evaluate(nz.frame)
+        ent = entitlement_table(plan, res.long, nz.frame, cfg.run_id, cfg.keep)
+        stats = res.stats.join(plan.rule_table().select("rule", "rule_id", "doc_no"), on="rule").select(
+            "rule_id", "doc_no", "eligible", "not_eligible", "undetermined", "amount_unknown",
+            pl.lit(nz.frame.height).alias("rows"), pl.lit(nz.errors["_row"].n_unique()).alias("bad_records"))
+        kept = [c for c in cfg.keep if c in nz.frame.columns]
+        totals = res.totals.join(nz.frame.select("_row", *kept), on="_row", how="left") \
+            .rename({"id": "entity_id"}).sort("_row")
+        tables = {"entitlements": ent, "totals": totals, "group_caps": res.group_caps.rename({"id": "entity_id"}),
+                  "errors": nz.errors, "stats": stats}
+        if cfg.db:
+            _write_db(cfg.db, cfg.run_id, k, tables)
+        # stats last: its presence (with the others) marks the chunk done
+        for t in TABLES:
+            _write(tables[t], _part(run_dir, t, k, cfg.fmt), cfg.fmt)
+        rep.rows += raw_rows(nz)
+        if progress:
+            progress(k, raw_rows(nz))
+        del nz, res, ent, tables
+    rep.summary = summarize(plan, run_dir, cfg.fmt)
+    (run_dir / "summary.json").write_text(json.dumps(rep.summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    return rep
+
+
+def raw_rows(nz) -> int:
+    return nz.frame.height + (nz.errors["_row"].n_unique() if nz.errors.height else 0)
+
+
+def _scan(run_dir: Path, table: str, fmt: str) -> pl.LazyFrame:
+    files = sorted((run_dir / table).glob(f"part-*.{fmt}"))
+    if fmt == "csv":
+        return pl.concat([pl.scan_csv(f, infer_schema_length=10000) for f in files], how="diagonal_relaxed") \
+            if files else pl.LazyFrame()
+    return pl.scan_parquet(files) if files else pl.LazyFrame()
+
+
+def summarize(plan: Plan, run_dir: Path, fmt: str) -> dict:
+    """Totals by policy, district, department and funding level; status counts per rule; errors."""
+    ent = _scan(run_dir, "entitlements", fmt)
+    counted = ent.filter(pl.col("counts"))
+    yuan = lambda c: (pl.col(c).sum() / 100).round(2)  # noqa: E731 - display only (sums are exact 分)
+
+    def by(col: str) -> list[dict]:
+        if col not in ent.collect_schema().names():
+            return []
+        return counted.group_by(col, "kind").agg(pl.len().alias("awards"), pl.col("amount_fen").sum()) \
+            .sort(col, "kind").collect().to_dicts()
+
+    stats = _scan(run_dir, "stats", fmt).group_by("rule_id", "doc_no").agg(
+        pl.col("eligible", "not_eligible", "undetermined", "amount_unknown").sum()).sort("rule_id").collect()
+    totals = _scan(run_dir, "totals", fmt).select(
+        pl.len().alias("entities_with_awards"), pl.col("entitlement_fen").sum(), pl.col("maximum_fen").sum(),
+        pl.col("group_cap_reduction_fen").sum(), pl.col("overall_fen").sum(), pl.col("charge_fen").sum()) \
+        .collect().to_dicts()[0]
+    errs = _scan(run_dir, "errors", fmt).collect()
+    rows = _scan(run_dir, "stats", fmt).group_by("rule_id").agg(pl.col("rows").sum(), pl.col("bad_records").sum()) \
+        .select(pl.col("rows").max(), pl.col("bad_records").max()).collect().to_dicts()
+    funding = []
+    if fmt == "parquet":
+        funding = counted.select("funding").explode("funding").drop_nulls().unnest("funding") \
+            .group_by("level").agg(pl.col("fen").sum().alias("amount_fen")).sort("level").collect().to_dicts()
+    unfunded = counted.filter(pl.col("funding").is_null()).select(pl.col("amount_fen").sum()).collect().item() \
+        if fmt == "parquet" else None
+    del yuan
+    return {
+        "as_of": plan.as_of.isoformat(),
+        "entity_type": plan.entity_type,
+        "rows_valid": rows[0]["rows"] if rows else 0,
+        "bad_records": errs["_row"].n_unique() if errs.height else 0,
+        "error_rows": errs.height,
+        "rules_in_force": len(plan.rules),
+        "rules_not_in_force": [{"rule_id": cr.id, "reason": r} for cr, r in plan.not_in_force],
+        "rules_on_fallback": [{"rule_id": rp.id, "reason": rp.fallback} for rp in plan.fallback_rules],
+        "rules_other_entity_types": plan.other_entity_rules,
+        "totals": totals,
+        "by_policy": by("doc_no"),
+        "by_district": by("district"),
+        "by_department": by("department"),
+        "by_funding": funding + ([{"level": "（未规定分担）", "amount_fen": unfunded}] if unfunded else []),
+        "rule_status": stats.to_dicts(),
+    }
