@@ -21,7 +21,7 @@ from zhengce.gazette.tables import indicator_rows
 from zhengce.gazette.text import nospace
 
 NUM_RE = re.compile(r"\d+(?:\.\d+)?\.?\d*\s*(?:%|‰|万元|亿元|元|万美元|万人|万平方米|平方米|家|个|件|人|项|条|所|处|亿|万|倍|年|天|次|名)?")
-UNITS_RE = re.compile(r"[（(](?:责任单位|牵头单位|责任部门|配合单位|牵头部门)[:：]([^）)]+)[）)]")
+UNITS_RE = re.compile(r"[（(](?:责任单位|牵头单位|责任部门|配合单位|牵头部门)[:：]((?:[^（()）]|[（(][^（()）]*[）)])+)[）)]")
 _YEAR = re.compile(r"^(?:19|20)\d\d年$")
 
 
@@ -85,6 +85,28 @@ def _subtree_text(arts: list, i: int) -> str:
     return arts[i]["text"] or ""
 
 
+def _with_children(arts: list, i: int, other: dict) -> str:
+    """An article's text plus its sub-items that have no counterpart on the other side (when one version splits
+    an item into sub-items, the responsible units move into them)."""
+    depth = arts[i]["depth"]
+    out = [arts[i]["text"] or ""]
+    owners = {arts[i]["path"]}
+    for r in arts[i + 1:]:
+        if r["depth"] <= depth:
+            break
+        if r["path"] not in other and r["parent"] in owners:
+            owners.add(r["path"])
+            out.append(r["text"] or "")
+    return "\n".join(out)
+
+
+_PUNCT = str.maketrans("，：；（）！？", ",:;()!?")
+
+
+def _same_heading(a: str, b: str) -> bool:
+    return nospace(a or "").translate(_PUNCT) == nospace(b or "").translate(_PUNCT)
+
+
 def diff(cat: Catalog, a: DocRecord, b: DocRecord) -> DiffReport:
     ta, tb = nospace("".join(a.lines)), nospace("".join(b.lines))
     sim = SequenceMatcher(None, ta[:60000], tb[:60000], autojunk=False).quick_ratio()
@@ -105,11 +127,12 @@ def diff(cat: Catalog, a: DocRecord, b: DocRecord) -> DiffReport:
         if j is None:
             continue
         xa, xb = _subtree_text(arts_a, i), _subtree_text(arts_b, j)
-        if nospace(xa) == nospace(xb):
+        ua, ub = units(_with_children(arts_a, i, by_b)), units(_with_children(arts_b, j, by_a))
+        if nospace(xa) == nospace(xb) and ua == ub:
             continue
         na, nb = numbers(xa), numbers(xb)
-        ua, ub = units(xa), units(xb)
-        ch = ArticleChange(p, arts_a[i]["heading"], arts_b[j]["heading"],
+        head_b = arts_b[j]["heading"] if not _same_heading(arts_a[i]["heading"], arts_b[j]["heading"]) else arts_a[i]["heading"]
+        ch = ArticleChange(p, arts_a[i]["heading"], head_b,
                            (arts_a[i]["start_line"], arts_a[i]["end_line"]), (arts_b[j]["start_line"], arts_b[j]["end_line"]),
                            SequenceMatcher(None, nospace(xa), nospace(xb), autojunk=False).ratio(),
                            sorted((na - nb).elements()), sorted((nb - na).elements()), sorted(ua - ub), sorted(ub - ua))

@@ -111,7 +111,14 @@ def build_tree(numbered: list[tuple[int, str]], roots_after: set[int] = frozense
             owner.end = no
     # close ranges and set text
     def finish(node: Node, prefix: str, under_article: bool) -> int:
-        node.text = "\n".join(texts.get(id(node), []))
+        own = texts.get(id(node), [])
+        node.text = "\n".join(own)
+        if node.kind != "attachment" and len(own) > 1 and not _HEAD_END.search(own[0]):
+            # a heading wrapped onto the next line: "(一)创新发展理念,打造精致城" + "市典范。"
+            mk = match_marker(own[0])
+            nxt = _HEAD_END.search(own[1])
+            if mk and len(nospace(mk[4])) >= 10 and nxt and nxt.start() <= 10:
+                node.heading = _heading(mk[4] + own[1])
         end = node.end
         for c in node.children:
             end = max(end, finish(c, _child_prefix(node, prefix), under_article or node.kind == "article"))
