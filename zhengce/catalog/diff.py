@@ -164,7 +164,8 @@ def _indicators(cat: Catalog, a: DocRecord, b: DocRecord) -> list[dict]:
         va = [nospace(v) for v in ra[1]]
         vb = [nospace(v) for v in rb[1]]
         changed_cells = [{"column": i + 1, "a": x, "b": y} for i, (x, y) in enumerate(zip(va, vb, strict=False)) if x != y]
-        if changed_cells or nospace(ra[0]) != nospace(rb[0]) or ra[2] != rb[2] or len(va) != len(vb):
+        same_name = nospace(ra[0]).translate(_PUNCT) == nospace(rb[0]).translate(_PUNCT)
+        if changed_cells or not same_name or ra[2] != rb[2] or len(va) != len(vb):
             out.append({"no": k, "change": "changed", "name_a": ra[0], "name_b": rb[0], "values_a": ra[1],
                         "values_b": rb[1], "cells": changed_cells, "marker_a": ra[2], "marker_b": rb[2]})
     return out
