@@ -298,22 +298,24 @@ def coverage(
                                     ensure_ascii=False, indent=2) + "\n")
     else:
         t = Table(title="可计算条款覆盖情况", expand=True)
-        for col in ("文号", "目录", "条款", "已编码", "已测试", "不编码", "未说明", "编码率"):
+        for col in ("文号", "目录", "可计算条款", "已编码", "已测试", "不编码", "未说明", "编码率", "非计算项"):
             t.add_column(col, overflow="fold")
         for d in docs:
-            n = len(d.clauses)
-            pct = f"{100 * d.count('encoded') / n:.0f}%" if n else "无清单"
+            n = d.computable
+            pct = f"{100 * d.count('encoded') / n:.0f}%" if n else ("无清单" if not d.clauses else "—")
             t.add_row(d.doc_no, d.catalog or "", str(n), str(d.count("encoded")), str(d.tested),
-                      str(d.count("not_encoded")), str(d.count("unaccounted")), pct)
+                      str(d.count("not_encoded")), str(d.count("unaccounted")), pct, str(d.count("not_computable")))
         t.add_row("合计", "", str(tot["clauses"]), str(tot["encoded"]), str(tot["tested"]), str(tot["not_encoded"]),
-                  str(tot["unaccounted"]), f"{tot['encoded_pct']}%" if tot["clauses"] else "—", style="bold")
+                  str(tot["unaccounted"]), f"{tot['encoded_pct']}%" if tot["clauses"] else "—",
+                  str(tot["not_computable"]), style="bold")
         console.print(t)
-        console.print(f"已说明 {tot['accounted_pct']}%（已编码或注明不编码理由）；编码率 {tot['encoded_pct']}%")
+        console.print(f"清单 {tot['items']} 项，已说明 {tot['accounted_pct']}%（已编码、注明不编码理由或非计算项）；"
+                      f"可计算条款编码率 {tot['encoded_pct']}%（占全部清单项 {tot['encoded_pct_of_all_items']}%）")
         for d in docs:
             if details or d.count("unaccounted"):
                 for c in d.clauses:
                     if details or c.status == "unaccounted":
-                        mark = {"encoded": "✓", "not_encoded": "—", "unaccounted": "✗"}[c.status]
+                        mark = {"encoded": "✓", "not_encoded": "—", "not_computable": "·", "unaccounted": "✗"}[c.status]
                         extra = ", ".join(c.rules) if c.rules else (c.reason or "未编码也未说明理由")
                         console.print(f"  {mark} {d.doc_no} {c.id} {c.article} L{c.lines[0]}-{c.lines[1]} {c.summary} [dim]{extra}[/]")
             if d.untracked_rules:

@@ -22,7 +22,7 @@ class ClauseStatus:
     article: str
     lines: tuple[int, int]
     summary: str
-    status: str  # encoded | not_encoded | unaccounted
+    status: str  # encoded | not_encoded | not_computable | unaccounted
     rules: list[str] = field(default_factory=list)
     tested: bool = False
     reason: str | None = None
@@ -43,12 +43,17 @@ class DocCoverage:
     def tested(self) -> int:
         return sum(1 for c in self.clauses if c.status == "encoded" and c.tested)
 
+    @property
+    def computable(self) -> int:
+        return sum(1 for c in self.clauses if c.status != "not_computable")
+
     def to_json(self) -> dict:
-        n = len(self.clauses)
+        n = self.computable
         return {
-            "doc_no": self.doc_no, "catalog": self.catalog, "has_pack": self.has_pack, "clauses": n,
+            "doc_no": self.doc_no, "catalog": self.catalog, "has_pack": self.has_pack,
+            "clauses": len(self.clauses), "computable": n,
             "encoded": self.count("encoded"), "tested": self.tested, "not_encoded": self.count("not_encoded"),
-            "unaccounted": self.count("unaccounted"),
+            "not_computable": self.count("not_computable"), "unaccounted": self.count("unaccounted"),
             "encoded_pct": round(100 * self.count("encoded") / n, 1) if n else None,
             "untracked_rules": self.untracked_rules,
             "items": [{"id": c.id, "article": c.article, "lines": list(c.lines), "summary": c.summary,
@@ -97,7 +102,12 @@ def compute(pack: Pack) -> list[DocCoverage]:
             except (KeyError, TypeError):
                 raise RulePackError(str(path), f"clause {c!r} needs id, article, lines") from None
             rules = encoded.get(cid, [])
-            if rules:
+            if c.get("computable") is False:
+                why = c.get("reason") or reasons.get(cid)
+                if not why:
+                    raise RulePackError(str(path), f"clause {cid} is marked computable: false without a reason")
+                st = ClauseStatus(cid, article, lines, c.get("summary", ""), "not_computable", rules, reason=why)
+            elif rules:
                 st = ClauseStatus(cid, article, lines, c.get("summary", ""), "encoded", rules,
                                   tested=any(r in tested_rules or r.startswith("group_cap:") for r in rules))
             elif cid in reasons:
@@ -114,11 +124,16 @@ def compute(pack: Pack) -> list[DocCoverage]:
 
 
 def totals(docs: list[DocCoverage]) -> dict:
-    n = sum(len(d.clauses) for d in docs)
+    """Encoded % is over computable clauses; items listed as not computable are shown, with their reason, apart."""
+    total = sum(len(d.clauses) for d in docs)
+    n = sum(d.computable for d in docs)
     enc = sum(d.count("encoded") for d in docs)
     ne = sum(d.count("not_encoded") for d in docs)
+    nc = sum(d.count("not_computable") for d in docs)
     un = sum(d.count("unaccounted") for d in docs)
-    return {"clauses": n, "encoded": enc, "tested": sum(d.tested for d in docs), "not_encoded": ne,
-            "unaccounted": un, "accounted_pct": round(100 * (enc + ne) / n, 1) if n else None,
+    return {"items": total, "clauses": n, "encoded": enc, "tested": sum(d.tested for d in docs), "not_encoded": ne,
+            "not_computable": nc, "unaccounted": un,
+            "accounted_pct": round(100 * (enc + ne + nc) / total, 1) if total else None,
             "encoded_pct": round(100 * enc / n, 1) if n else None,
+            "encoded_pct_of_all_items": round(100 * enc / total, 1) if total else None,
             "documents_without_inventory": [d.doc_no for d in docs if not d.clauses]}
