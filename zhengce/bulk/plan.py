@@ -14,10 +14,14 @@ undetermined are counted per rule.
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+import numpy as np
 import polars as pl
 
 from zhengce.bulk.compiler import (
@@ -38,6 +42,19 @@ from zhengce.engine.evaluate import Evaluator, validity_reason
 from zhengce.expr import ast as A
 from zhengce.money import to_decimal
 from zhengce.rules.loader import CompiledRule, Pack
+
+_PROFILE = os.environ.get("ZHENGCE_BULK_PROFILE") == "1"
+_T = [0.0]
+
+
+def _tick(label: str) -> None:
+    """Stage timings on stderr when ZHENGCE_BULK_PROFILE=1 (for tuning; off by default)."""
+    if _PROFILE:
+        now = time.perf_counter()
+        if label:
+            print(f"  [bulk] {label}: {now - _T[0]:.3f}s", file=sys.stderr)
+        _T[0] = now
+
 
 LONG_SCHEMA = {"_row": pl.Int64, "id": pl.Utf8, "rule": pl.UInt32, "amount_fen": pl.Int64}
 
@@ -114,33 +131,37 @@ class Plan:
         """Evaluate a typed chunk (see zhengce.bulk.register). Rows must have unique ``_row``."""
         from zhengce.bulk.register import ensure_fields
 
+        _tick("")
         frame = ensure_fields(frame, self.pack.schema, self.entity_type, self.fields)
         frame = set_mask_columns(frame, self.set_literals)
         fast = [rp for rp in self.rules if not rp.fallback]
         n = frame.height
-        # 1. conditions once per rule, as two boolean columns (all true / any false); polars shares the
-        #    condition sub-expressions between the two (common-subexpression elimination)
-        flags = []
-        for rp in fast:
-            if rp.conds:
-                flags.append(_all([c.fill_null(False) for c in rp.conds]).alias(f"__el{rp.index}"))
-                flags.append(_any([(~c).fill_null(False) for c in rp.conds]).alias(f"__ne{rp.index}"))
+        frame = frame.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__p"))
+        _tick("masks")
+        # 1. conditions once per rule: the Kleene AND of the conditions *is* the status
+        #    (true → eligible, false → some condition fails, null → undetermined)
+        flags = [_all(rp.conds).alias(f"__k{rp.index}") for rp in fast if rp.conds]
         lf = frame.lazy().with_columns(flags).collect().lazy() if flags else frame.lazy()
-        counts = lf.select([pl.col(f"__el{rp.index}", f"__ne{rp.index}").sum() for rp in fast if rp.conds]) \
+        counts = lf.select([x for rp in fast if rp.conds for x in (
+            pl.col(f"__k{rp.index}").fill_null(False).sum().alias(f"el{rp.index}"),
+            (~pl.col(f"__k{rp.index}")).fill_null(False).sum().alias(f"ne{rp.index}"))]) \
             .collect().row(0, named=True) if flags else {}
+        _tick("conditions")
         # 2. eligible rows with their amounts (defined_for: amounts only where the conditions hold)
         parts = []
         for rp in fast:
-            q = lf.filter(pl.col(f"__el{rp.index}")) if rp.conds else lf
+            q = lf.filter(pl.col(f"__k{rp.index}")) if rp.conds else lf
             amt = rp.amount if rp.amount is not None else pl.lit(None, dtype=pl.Int64)
-            parts.append(q.select("_row", "id", pl.lit(rp.index, dtype=pl.UInt32).alias("rule"),
+            parts.append(q.select("__p", pl.lit(rp.index, dtype=pl.UInt32).alias("rule"),
                                   amt.cast(pl.Int64).alias("amount_fen")))
-        long = pl.concat(parts, how="vertical").collect() if parts else pl.DataFrame(schema=LONG_SCHEMA)
+        long = pl.concat(parts, how="vertical").collect() if parts else \
+            pl.DataFrame(schema={"__p": pl.UInt32, "rule": pl.UInt32, "amount_fen": pl.Int64})
         del lf
+        _tick("amounts")
         stat_rows = []
         for rp in fast:
-            el = counts.get(f"__el{rp.index}", n) if rp.conds else n
-            ne = counts.get(f"__ne{rp.index}", 0) if rp.conds else 0
+            el = counts.get(f"el{rp.index}", n) if rp.conds else n
+            ne = counts.get(f"ne{rp.index}", 0) if rp.conds else 0
             stat_rows.append((rp.index, el, ne, n - el - ne))
         # 3. fallback rules: the per-entity evaluator, row by row
         fb = self.fallback_rules
@@ -154,69 +175,111 @@ class Plan:
         stats = stats.join(amount_unknown.with_columns(pl.col("rule").cast(pl.UInt32),
                                                        pl.col("amount_unknown").cast(pl.Int64)),
                            on="rule", how="left").with_columns(pl.col("amount_unknown").fill_null(0)).sort("rule")
+        _tick("stats")
         long, totals, gcs = self._per_entity(frame, long)
         return BulkResult(long, totals, gcs, stats, n)
 
     def _per_entity(self, frame: pl.DataFrame, long: pl.DataFrame):
-        groups = {rp.index: rp.cr.rule.stacking_group for rp in self.rules if rp.cr.rule.stacking_group}
-        ent_rules = [rp.index for rp in self.rules if rp.cr.rule.kind == "entitlement"]
-        max_rules = [rp.index for rp in self.rules if rp.cr.rule.kind == "maximum"]
-        charge_rules = [rp.index for rp in self.rules if rp.cr.rule.kind == "charge"]
-        if groups:
-            in_sg = pl.col("rule").is_in(list(groups))
-            gmap = pl.DataFrame({"rule": list(groups), "sg": list(groups.values())},
-                                schema={"rule": pl.UInt32, "sg": pl.Utf8})
-            sgpart = long.filter(in_sg)
-            cand = sgpart.filter(pl.col("amount_fen").is_not_null()).join(gmap, on="rule")
-            win = cand.sort(["_row", "sg", "amount_fen", "rule"], descending=[False, False, True, False]) \
-                .group_by(["_row", "sg"], maintain_order=True).agg(pl.col("rule").first().alias("winner"))
-            sup = cand.join(win, on=["_row", "sg"]).filter(pl.col("rule") != pl.col("winner")) \
-                .select("_row", "rule", pl.col("winner").alias("superseded_by"))
-            long = pl.concat([
-                long.filter(~in_sg).with_columns(pl.lit(None, dtype=pl.UInt32).alias("superseded_by")),
-                sgpart.join(sup, on=["_row", "rule"], how="left"),
-            ], how="vertical")
-        else:
-            long = long.with_columns(pl.lit(None, dtype=pl.UInt32).alias("superseded_by"))
-        long = long.with_columns(counts=pl.col("amount_fen").is_not_null() & pl.col("superseded_by").is_null())
-        counted = long.filter("counts")
+        """Stacking, group caps and totals per entity. Rows are addressed by position ``__p`` in the chunk, so
+        per-entity sums are exact int64 scatter-adds (numpy) instead of hash group-bys."""
+        n = frame.height
+        nrules = max([rp.index for rp in self.rules], default=0) + 1
+        p = long["__p"].to_numpy()
+        rule = long["rule"].to_numpy()
+        known = long["amount_fen"].is_not_null().to_numpy()
+        amt = long["amount_fen"].fill_null(0).to_numpy()
+        # stacking (就高不重复): per (entity, group) the highest amount wins, ties → first rule in pack order
+        sg_names = sorted({rp.cr.rule.stacking_group for rp in self.rules if rp.cr.rule.stacking_group})
+        sg_code = np.full(nrules, -1, dtype=np.int64)
+        for rp in self.rules:
+            if rp.cr.rule.stacking_group:
+                sg_code[rp.index] = sg_names.index(rp.cr.rule.stacking_group)
+        sup = np.full(len(long), -1, dtype=np.int64)
+        g = sg_code[rule] if len(long) else np.zeros(0, dtype=np.int64)
+        idx = np.nonzero((g >= 0) & known)[0]
+        if len(idx):
+            order = idx[np.lexsort((rule[idx], -amt[idx], g[idx], p[idx]))]
+            ps, gs, rs = p[order], g[order], rule[order]
+            start = np.ones(len(order), dtype=bool)
+            start[1:] = (ps[1:] != ps[:-1]) | (gs[1:] != gs[:-1])
+            seg = np.cumsum(start) - 1
+            winner = rs[start][seg]
+            lose = winner != rs
+            sup[order[lose]] = winner[lose]
+        cnt = known & (sup < 0)
+        long = long.with_columns(pl.Series("superseded_by", np.where(sup < 0, 0, sup), dtype=pl.UInt32)
+                                 .scatter(np.nonzero(sup < 0)[0], None) if len(long) else
+                                 pl.Series("superseded_by", [], dtype=pl.UInt32),
+                                 pl.Series("counts", cnt, dtype=pl.Boolean))
+        _tick("stacking")
+        camt = np.where(cnt, amt, 0).astype(np.int64)
+        kind_of = np.zeros(nrules, dtype=np.int8)
+        for rp in self.rules:
+            kind_of[rp.index] = {"entitlement": 1, "maximum": 2, "charge": 3}.get(rp.cr.rule.kind, 0)
+        k = kind_of[rule]
+        sums = {}
+        for code, name in ((1, "entitlement_fen"), (2, "maximum_fen"), (3, "charge_fen")):
+            a = np.zeros(n, dtype=np.int64)
+            np.add.at(a, p, np.where(k == code, camt, 0))
+            sums[name] = a
         # group caps
+        reduction = np.zeros(n, dtype=np.int64)
         gc_frames = []
         for gp in self.group_caps:
-            covered = counted.filter(pl.col("rule").is_in(gp.rules)).group_by("_row").agg(
-                pl.col("amount_fen").sum().alias("total_before_fen"))
-            if covered.height == 0:
+            cov_rule = np.zeros(nrules, dtype=bool)
+            cov_rule[gp.rules] = True
+            m = cnt & cov_rule[rule]
+            if not m.any():
                 continue
+            before = np.zeros(n, dtype=np.int64)
+            np.add.at(before, p[m], amt[m])
+            has = np.zeros(n, dtype=bool)
+            has[p[m]] = True
+            pos = np.nonzero(has)[0]
+            need = A.fields_of(gp.node)
+            sub = frame.select([c for c in frame.columns if c in need or c.startswith("__set_")
+                                or c in ("__p", "id", "_row")])[pos]
             if gp.limit is not None:
-                lim = frame.join(covered.select("_row"), on="_row", how="semi").select(
-                    "_row", gp.limit.alias("limit_fen"))
+                lim = sub.select(gp.limit.alias("limit_fen"))["limit_fen"]
             else:
-                lim = self._fallback_group_cap(frame.join(covered.select("_row"), on="_row", how="semi"), gp)
-            g = covered.join(lim, on="_row", how="left").with_columns(
+                lim = self._fallback_group_cap(sub, gp)["limit_fen"]
+            g = pl.DataFrame({"__p": pl.Series(pos, dtype=pl.UInt32), "limit_fen": lim,
+                              "total_before_fen": before[pos]})
+            g = g.with_columns(
                 binding=pl.col("limit_fen").is_not_null() & (pl.col("total_before_fen") > pl.col("limit_fen")))
             g = g.with_columns(
                 total_after_fen=pl.when("binding").then(pl.col("limit_fen")).otherwise(pl.col("total_before_fen")),
                 cap_id=pl.lit(gp.id), doc_no=pl.lit(gp.doc_no))
+            b = g.filter("binding")
+            np.add.at(reduction, b["__p"].to_numpy(), (b["total_before_fen"] - b["total_after_fen"]).to_numpy())
             gc_frames.append(g)
-        gcs = pl.concat(gc_frames, how="vertical").join(frame.select("_row", "id"), on="_row") \
-            .select("_row", "id", "cap_id", "doc_no", "limit_fen", "total_before_fen", "total_after_fen", "binding") \
+        _tick("group caps")
+        rows_np = frame["_row"].to_numpy()
+        ids = frame["id"]
+
+        def with_keys(df: pl.DataFrame) -> pl.DataFrame:
+            pp = df["__p"].to_numpy()
+            return df.with_columns(pl.Series("_row", rows_np[pp], dtype=pl.Int64), ids.gather(pp).alias("id"))
+
+        gcs = with_keys(pl.concat(gc_frames, how="vertical")).select(
+            "_row", "id", "cap_id", "doc_no", "limit_fen", "total_before_fen", "total_after_fen", "binding") \
             if gc_frames else pl.DataFrame(schema={"_row": pl.Int64, "id": pl.Utf8, "cap_id": pl.Utf8,
                                                    "doc_no": pl.Utf8, "limit_fen": pl.Int64,
                                                    "total_before_fen": pl.Int64, "total_after_fen": pl.Int64,
                                                    "binding": pl.Boolean})
-        c = pl.col("counts")
-        tot = long.group_by("_row").agg(
-            pl.col("id").first(),
-            pl.col("amount_fen").filter(c & pl.col("rule").is_in(ent_rules)).sum().alias("entitlement_fen"),
-            pl.col("amount_fen").filter(c & pl.col("rule").is_in(max_rules)).sum().alias("maximum_fen"),
-            pl.col("amount_fen").filter(c & pl.col("rule").is_in(charge_rules)).sum().alias("charge_fen"))
-        red = gcs.filter("binding").group_by("_row").agg(
-            (pl.col("total_before_fen") - pl.col("total_after_fen")).sum().alias("group_cap_reduction_fen"))
-        tot = tot.join(red, on="_row", how="left").with_columns(
-            pl.col("entitlement_fen", "maximum_fen", "charge_fen", "group_cap_reduction_fen").fill_null(0)
-            .cast(pl.Int64))
-        tot = tot.with_columns(overall_fen=pl.col("entitlement_fen") + pl.col("maximum_fen")
-                               - pl.col("group_cap_reduction_fen"))
+        anyres = np.zeros(n, dtype=bool)
+        anyres[p] = True
+        pos = np.nonzero(anyres)[0]
+        tot = pl.DataFrame({"__p": pl.Series(pos, dtype=pl.UInt32),
+                            **{k2: v[pos] for k2, v in sums.items()},
+                            "group_cap_reduction_fen": reduction[pos]})
+        tot = with_keys(tot).with_columns(
+            overall_fen=pl.col("entitlement_fen") + pl.col("maximum_fen") - pl.col("group_cap_reduction_fen"))
+        tot = tot.select("_row", "id", "entitlement_fen", "maximum_fen", "charge_fen", "group_cap_reduction_fen",
+                         "overall_fen")
+        long = long.with_columns(pl.Series("_row", rows_np[p], dtype=pl.Int64)) \
+            .select("__p", "_row", "rule", "amount_fen", "superseded_by", "counts")
+        _tick("totals")
         return long, tot, gcs
 
     # -------------------------------------------------------------------------------- fallback path
@@ -228,11 +291,11 @@ class Plan:
     def _envs(self, frame: pl.DataFrame, names: set[str]):
         from zhengce.bulk.reference import row_values
 
-        cols = ["_row", "id", *sorted(n for n in names if n in frame.columns)]
+        cols = ["__p", "id", *sorted(n for n in names if n in frame.columns)]
         for rec in frame.select(cols).iter_rows(named=True):
             env = row_values(rec, self.pack.schema, self.entity_type)
             env["as_of"] = self.as_of
-            yield rec["_row"], rec["id"], env
+            yield rec["__p"], rec["id"], env
 
     def _fallback(self, frame: pl.DataFrame, rules: list[RulePlan]):
         ev = self._evaluator_()
@@ -249,7 +312,8 @@ class Plan:
                     s[1] += 1
                 else:
                     s[2] += 1
-        return (pl.DataFrame(out, schema=LONG_SCHEMA, orient="row"),
+        return (pl.DataFrame(out, schema={"__p": pl.UInt32, "id": pl.Utf8, "rule": pl.UInt32,
+                                          "amount_fen": pl.Int64}, orient="row").drop("id"),
                 [(i, a, b, c) for i, (a, b, c) in stats.items()])
 
     def _fallback_group_cap(self, frame: pl.DataFrame, gp: GroupCapPlan) -> pl.DataFrame:
@@ -261,7 +325,7 @@ class Plan:
         for row, _eid, env in self._envs(frame, A.fields_of(gp.node)):
             v = fn(env)
             rows.append((row, int(quantize_yuan(max(v, Decimal(0))) * 100) if isinstance(v, Decimal) else None))
-        return pl.DataFrame(rows, schema={"_row": pl.Int64, "limit_fen": pl.Int64}, orient="row")
+        return pl.DataFrame(rows, schema={"__p": pl.UInt32, "limit_fen": pl.Int64}, orient="row")
 
 
 def _all(es: list[pl.Expr]) -> pl.Expr:

@@ -99,7 +99,7 @@ SORT_KEYS = {"long": ["_row", "rule"], "totals": ["_row"], "group_caps": ["_row"
 
 def canonical(res: BulkResult) -> dict[str, pl.DataFrame]:
     """The result tables in one column order and row order, for exact comparison between backends."""
-    cols = {"long": ["_row", "id", "rule", "amount_fen", "superseded_by", "counts"],
+    cols = {"long": ["_row", "rule", "amount_fen", "superseded_by", "counts"],
             "totals": ["_row", "id", "entitlement_fen", "maximum_fen", "group_cap_reduction_fen", "overall_fen",
                        "charge_fen"],
             "group_caps": ["_row", "id", "cap_id", "doc_no", "limit_fen", "total_before_fen", "total_after_fen",

@@ -123,10 +123,11 @@ def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, r
     """The long output: entity × rule × amount × kind × citation (+ stacking, funding split)."""
     rt = plan.rule_table()
     ids = rt.select(pl.col("rule").alias("superseded_by"), pl.col("rule_id").alias("superseded_by_rule"))
+    res_long = res_long.with_columns(frame["id"].gather(res_long["__p"]).alias("id"))
     out = res_long.join(rt.drop("funding"), on="rule", how="left").join(ids, on="superseded_by", how="left")
     kept = [c for c in keep if c in frame.columns]
     if kept:
-        out = out.join(frame.select("_row", *kept), on="_row", how="left")
+        out = out.with_columns([frame[c].gather(out["__p"]) for c in kept])
     # funding split per rule (exact: shares rounded half up to 分, the last share takes the rest)
     fund_exprs = []
     for rp in plan.rules:
