@@ -122,8 +122,8 @@ class Evaluator:
         if unknown:
             res.status = "undetermined"
             missing = set()
-            for _cid, _label, _text, flds, fn, _plan in conds:
-                if fn(env) is None:
+            for (_cid, _label, _text, flds, _fn, _plan), v in zip(conds, vals, strict=True):
+                if v is None:
                     missing.update(f for f in flds if env.get(f) is None)
             res.missing_fields = sorted(missing)
             res.reason = "缺少数据：" + "、".join(res.missing_fields) if missing else "条件无法判定"
@@ -175,11 +175,16 @@ class Evaluator:
             return out
         env = dict(entity.fields)
         env["as_of"] = as_of
+        paid: dict[str, list[RuleResult]] = {}  # doc_no → results that count (eligible, with an amount, not superseded)
+        for r in results:
+            if r.status == "eligible" and r.amount is not None and r.superseded_by is None:
+                cr = r.rule
+                if cr.rule.kind != "charge":
+                    paid.setdefault(cr.document.doc_no, []).append(r)
         for doc, gc, fn in self._gc_fns:
-            if gc.entity != entity.type:
+            if gc.entity != entity.type or doc.doc_no not in paid:
                 continue
-            covered = [r for r in results if r.doc_no == doc.doc_no and r.counts and r.kind != "charge"
-                       and (gc.rules == "all" or r.rule_id in gc.rules)]
+            covered = [r for r in paid[doc.doc_no] if gc.rules == "all" or r.rule.rule.id in gc.rules]
             if not covered:
                 continue
             total = sum((r.amount for r in covered), Decimal(0))
@@ -205,19 +210,22 @@ def _yuan(v: Decimal) -> str:
 def _apply_stacking(results: list[RuleResult]) -> None:
     """就高不重复: within one stacking group (per entity), only the highest amount counts; ties → first rule."""
     best: dict[tuple[str, str], RuleResult] = {}
+    grouped: list[tuple[tuple[str, str], RuleResult]] = []
     for r in results:
-        if r.stacking_group is None or r.status != "eligible" or r.amount is None:
+        if r.status != "eligible" or r.amount is None:
             continue
-        key = (r.entity_id, r.stacking_group)
+        group = r.rule.rule.stacking_group
+        if group is None:
+            continue
+        key = (r.entity_id, group)
+        grouped.append((key, r))
         cur = best.get(key)
         if cur is None or r.amount > cur.amount:
             best[key] = r
-    for r in results:
-        if r.stacking_group is None or r.status != "eligible" or r.amount is None:
-            continue
-        winner = best[(r.entity_id, r.stacking_group)]
+    for key, r in grouped:
+        winner = best[key]
         if winner is not r:
-            r.superseded_by = winner.rule_id
+            r.superseded_by = winner.rule.rule.id
 
 
 def _split(amount: Decimal, shares: dict[str, str]) -> dict[str, Decimal]:
