@@ -235,3 +235,60 @@ def test_issue_with_toc_and_broken_lines():
 def test_draft_without_number_or_date():
     d = parse_text("某某市数字经济发展规划（征求意见稿）\n\n一、发展基础\n内容。\n", "draft.txt").documents[0]
     assert d.draft and d.doc_no is None and d.subject == "某某市数字经济发展规划（征求意见稿）"
+
+
+STATE_COUNCIL = """国务院关于印发
+《新时代中小企业发展规划》的通知
+
+国发〔2023〕12号
+
+各省、自治区、直辖市人民政府，国务院各部委、各直属机构：
+
+　　现将《新时代中小企业发展规划》印发给你们，请认真贯彻执行。
+
+　　国务院
+
+　　2023年6月1日
+
+　　（此件公开发布）
+
+新时代中小企业发展规划
+
+　　一、总体要求
+　　（一）指导思想。坚持稳中求进。
+　　二、主要任务
+　　本规划自印发之日起施行，有效期五年。
+"""
+
+GUANGDONG = """广东省人民政府文件
+
+粤府〔2022〕87号　　　　　　　　签发人：王伟中
+
+广东省人民政府关于进一步支持中小企业和个体工商户纾困发展的若干政策措施
+
+各地级以上市人民政府，省政府各部门、各直属机构：
+　　为贯彻落实党中央决策部署，制定以下政策措施。
+　　一、加大财政支持。对符合条件的企业给予最高100万元补助。
+　　本政策措施自印发之日起实施，有效期至2023年12月31日。
+
+　　　　　　　　　　　　　　　　　　广东省人民政府
+　　　　　　　　　　　　　　　　　　2022年10月8日
+公开方式：主动公开
+抄送：省委有关部委办。
+广东省人民政府办公厅秘书处　　　　　　　　2022年10月9日印发
+"""
+
+
+def test_state_council_notice_with_indented_paragraphs():
+    d = parse_text(STATE_COUNCIL, "gw.txt").documents[0]
+    assert (d.doc_no, d.issuers, d.instrument) == ("国发〔2023〕12号", ["国务院"], "新时代中小企业发展规划")
+    assert d.recipients == ["各省、自治区、直辖市人民政府", "国务院各部委、各直属机构"]
+    assert (d.signed, d.effective, d.expires) == (date(2023, 6, 1), date(2023, 6, 1), date(2028, 5, 31))
+    assert [n.path for n in d.articles()] == ["一", "一(一)", "二"]
+
+
+def test_provincial_red_header_with_signer_and_print_line():
+    d = parse_text(GUANGDONG, "gd.txt").documents[0]
+    assert d.doc_no == "粤府〔2022〕87号" and d.issuers == ["广东省人民政府"]
+    assert d.subject == "关于进一步支持中小企业和个体工商户纾困发展的若干政策措施"
+    assert (d.signed, d.effective, d.expires) == (date(2022, 10, 8), date(2022, 10, 8), date(2023, 12, 31))
