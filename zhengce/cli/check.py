@@ -237,41 +237,27 @@ def rules_schema() -> None:
 def cases(policies: PoliciesOpt = None) -> None:
     """运行全部规则用例（policies/**/*.cases.yaml）和整体情景（policies/scenarios/），列出不通过的。"""
     from zhengce.engine.evaluate import Evaluator
-    from zhengce.rules.cases import case_files, load_cases, run_case
+    from zhengce.rules import cases as C
 
     pack = _load(policies)
     ev = Evaluator(pack)
+    suites = [(p, C.load_cases, C.run_case, lambda c: f"{c.name} ({c.rule})") for p in C.case_files(pack.root)]
+    suites += [(p, C.load_scenarios, C.run_scenario, lambda s: s.name) for p in C.scenario_files(pack.root)]
     total = bad = 0
-    for path in case_files(pack.root):
+    for path, load, run, name in suites:
         try:
-            cs = load_cases(path)
+            items = load(path)
         except ZhengceError as exc:
             fail(exc)
-        for c in cs:
+        for item in items:
             total += 1
             try:
-                problems = run_case(pack, c, ev, str(path))
+                problems = run(pack, item, ev, str(path))
             except ZhengceError as exc:
                 problems = [str(exc)]
             if problems:
                 bad += 1
-                console.print(f"[red]FAIL[/] {path.name} · {c.name} ({c.rule}): " + "; ".join(problems))
-    from zhengce.rules.cases import load_scenarios, run_scenario, scenario_files
-
-    for path in scenario_files(pack.root):
-        try:
-            scs = load_scenarios(path)
-        except ZhengceError as exc:
-            fail(exc)
-        for sc in scs:
-            total += 1
-            try:
-                problems = run_scenario(pack, sc, ev, str(path))
-            except ZhengceError as exc:
-                problems = [str(exc)]
-            if problems:
-                bad += 1
-                console.print(f"[red]FAIL[/] {path.name} · {sc.name}: " + "; ".join(problems))
+                console.print(f"[red]FAIL[/] {path.name} · {name(item)}: " + "; ".join(problems))
     console.print(f"{total - bad}/{total} 用例通过（含整体情景）")
     if bad:
         raise typer.Exit(1)
