@@ -129,14 +129,27 @@ def _print_report(rep, show_all: bool) -> None:
         elif g.limit is None:
             console.print(f"[yellow]总额上限无法判定[/] {g.doc_no}：{g.label}（缺少数据）")
 
-    near = [r for r in rep.results if r.is_near_miss]
+    near, seen_groups = [], {}
+    for r in rep.results:  # one row per measure: the same award in several documents shares a stacking group
+        if not r.is_near_miss:
+            continue
+        key = (r.entity_id, r.stacking_group) if r.stacking_group else None
+        if key and key in seen_groups:
+            seen_groups[key].append(r.rule_id)
+            continue
+        near.append(r)
+        if key:
+            seen_groups[key] = []
+    also = {id(r): seen_groups.get((r.entity_id, r.stacking_group), []) for r in near if r.stacking_group}
     if near:
         nt = Table(title="接近满足（差距在20%以内）", expand=True)
         for col in ("规则", "政策条款", "差距", "依据"):
             nt.add_column(col, overflow="fold")
         for r in near:
             gaps = "；".join(_gap_text(n, format_quantity) for n in r.near_misses)
-            nt.add_row(r.rule_id, r.title, gaps, f"{r.doc_no} {r.article}")
+            others = also.get(id(r))
+            nt.add_row(r.rule_id + (f"\n[dim]同一事项：{'、'.join(others)}[/]" if others else ""), r.title, gaps,
+                       f"{r.doc_no} {r.article}")
         console.print(nt)
 
     undetermined = rep.by_status("undetermined")

@@ -13,6 +13,7 @@ from zhengce.engine.nearmiss import NearMiss
 from zhengce.money import quantize_yuan
 
 SCHEMA_VERSION = "1.0"
+NEAR_MISS_GAP = Decimal("0.2")  # a near-miss: every failed minimum missed by at most 20% of the threshold
 
 
 def dec(v: Decimal | None) -> str | None:
@@ -131,10 +132,15 @@ class RuleResult:
 
     @property
     def is_near_miss(self) -> bool:
-        """Not eligible, but every failed condition is a number within 20% of its threshold."""
+        """Not eligible, but every failed condition is a minimum (≥, ＞) the entity misses by 20% or less.
+
+        Failed maxima (“不超过”, or “首次” read as 'never reached before') are reported with their gap but do not make
+        a near-miss: the entity cannot grow towards them.
+        """
         if self.status != "not_eligible" or not self.near_misses:
             return False
-        return all(n.relative_gap is not None and n.relative_gap <= Decimal("0.2") for n in self.near_misses)
+        return all(n.op in (">=", ">") and n.relative_gap is not None and n.relative_gap <= NEAR_MISS_GAP
+                   for n in self.near_misses)
 
     def to_json(self) -> dict:
         return {
