@@ -4,7 +4,7 @@ and the evaluation of a typed register chunk into long-format results.
 Same order of work as zhengce.engine.evaluate (the reference semantics):
 validity at as_of (rules not in force are skipped and counted) → conditions (Kleene; false → not_eligible,
 unknown → undetermined) → amount → max(amount, 0) → caps in order (a cap with an unknown limit is skipped)
-→ quantise to 分 ROUND_HALF_UP → per entity: stacking groups (就高, ties → first rule in pack order) → group
+→ quantise to 分 ROUND_HALF_UP → per entity: stacking groups (就高; ties → more conditions, then pack order) → group
 caps over the rules they cover → totals (entitlement, maximum, group-cap reduction, overall upper bound).
 
 Only eligible rows leave the rule (long format): ``_row, id, rule, amount_fen``; not-eligible and
@@ -188,17 +188,21 @@ class Plan:
         rule = long["rule"].to_numpy()
         known = long["amount_fen"].is_not_null().to_numpy()
         amt = long["amount_fen"].fill_null(0).to_numpy()
-        # stacking (就高不重复): per (entity, group) the highest amount wins, ties → first rule in pack order
+        # stacking (就高不重复): per (entity, group) the highest amount wins
         sg_names = sorted({rp.cr.rule.stacking_group for rp in self.rules if rp.cr.rule.stacking_group})
         sg_code = np.full(nrules, -1, dtype=np.int64)
         for rp in self.rules:
             if rp.cr.rule.stacking_group:
                 sg_code[rp.index] = sg_names.index(rp.cr.rule.stacking_group)
+        # equal amounts: the more specific rule (more conditions) wins, then pack order — as evaluate._apply_stacking
+        ncond = np.zeros(nrules, dtype=np.int64)
+        for rp in self.rules:
+            ncond[rp.index] = len(rp.cr.conditions)
         sup = np.full(len(long), -1, dtype=np.int64)
         g = sg_code[rule] if len(long) else np.zeros(0, dtype=np.int64)
         idx = np.nonzero((g >= 0) & known)[0]
         if len(idx):
-            order = idx[np.lexsort((rule[idx], -amt[idx], g[idx], p[idx]))]
+            order = idx[np.lexsort((rule[idx], -ncond[rule[idx]], -amt[idx], g[idx], p[idx]))]
             ps, gs, rs = p[order], g[order], rule[order]
             start = np.ones(len(order), dtype=bool)
             start[1:] = (ps[1:] != ps[:-1]) | (gs[1:] != gs[:-1])

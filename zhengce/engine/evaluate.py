@@ -4,7 +4,7 @@ Order of work for one rule (the bulk backends follow the same order):
 1. validity at as_of (document effective/expiry, rule window, repeal) — else ``not_in_force``;
 2. conditions (Kleene logic): any false → ``not_eligible`` (+ near-misses); any unknown → ``undetermined``;
 3. amount expression, then each cap in order (min), then quantise to 分 (ROUND_HALF_UP);
-4. per entity: stacking groups (就高: the highest amount counts, ties → first rule), then group caps
+4. per entity: stacking groups (就高: the highest amount counts; ties → the more specific rule), then group caps
    (e.g. 原则上不超过上年度企业地方贡献) over the rules they cover.
 """
 
@@ -208,7 +208,11 @@ def _yuan(v: Decimal) -> str:
 
 
 def _apply_stacking(results: list[RuleResult]) -> None:
-    """就高不重复: within one stacking group (per entity), only the highest amount counts; ties → first rule."""
+    """就高不重复: within one stacking group (per entity), only the highest amount counts.
+
+    On equal amounts the more specific rule (more conditions — lex specialis, usually the implementing measure that
+    also fixes the funding split) wins; on a full tie, the first in pack order.
+    """
     best: dict[tuple[str, str], RuleResult] = {}
     grouped: list[tuple[tuple[str, str], RuleResult]] = []
     for r in results:
@@ -220,7 +224,9 @@ def _apply_stacking(results: list[RuleResult]) -> None:
         key = (r.entity_id, group)
         grouped.append((key, r))
         cur = best.get(key)
-        if cur is None or r.amount > cur.amount:
+        if cur is None or r.amount > cur.amount or (
+            r.amount == cur.amount and len(r.rule.conditions) > len(cur.rule.conditions)
+        ):
             best[key] = r
     for key, r in grouped:
         winner = best[key]
