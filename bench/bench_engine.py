@@ -57,7 +57,7 @@ def main() -> None:
         ("evaluate + full JSON report", lambda: ev.evaluate(entity, day).to_json()),
     )
     n_eval = len(ev.evaluate(entity, day).results)
-    print(f"the sample enterprise (with 1 project) is checked against {n_eval} rules of its types")
+    print(f"the sample enterprise (with its project and loan) is checked against {n_eval} rules of its types")
     for label, fn in cases:
         ts = timed(fn, args.n)
         ts.sort()
