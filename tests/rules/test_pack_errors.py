@@ -124,3 +124,16 @@ def test_cli_reports_errors_without_traceback(tmp_path):
     res = CliRunner().invoke(app, ["check", str(f), "--as-of", "2023-06-01"])
     assert res.exit_code == 2
     assert "revnue" in res.output and "Traceback" not in res.output
+
+
+def test_unknown_title_gets_a_did_you_mean_warning(pack, tmp_path):
+    from datetime import date
+
+    from zhengce.engine.evaluate import evaluate
+
+    f = tmp_path / "t.yaml"
+    f.write_text("id: T\ntitles_new: [国家级制造业创新中心, 国家级制造业创新中心牵头企业]\n", encoding="utf-8")
+    (e,) = load_entities(f, pack.schema)
+    assert len(e.warnings) == 1 and "是否为“国家级制造业创新中心牵头企业”" in e.warnings[0]
+    rep = evaluate(pack, e, date(2023, 6, 30))
+    assert rep.to_json()["input_warnings"] == e.warnings

@@ -92,6 +92,8 @@ def _print_report(rep, show_all: bool) -> None:
     from zhengce.money import format_quantity, format_yuan
 
     console.rule(f"[bold]{rep.entity_name or rep.entity_id}[/]（{rep.entity_id}） 评估日期 {rep.as_of.isoformat()}")
+    for w in rep.input_warnings:
+        console.print(f"[yellow]输入提示[/] {w}")
     eligible = [r for r in rep.results if r.status == "eligible" and r.kind != "charge"]
     charges = [r for r in rep.results if r.status == "eligible" and r.kind == "charge"]
     t = Table(title="符合条件的政策", show_lines=False, expand=True)
@@ -327,12 +329,20 @@ def coverage(
 def fields(
     entity: Annotated[str | None, typer.Option("--entity", help="只列出该实体类型")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="输出 docs/entities.md 的内容")] = False,
+    values: Annotated[str | None, typer.Option("--values", help="列出规则对该字段使用的取值（如 titles_new）")] = None,
     policies: PoliciesOpt = None,
 ) -> None:
     """实体输入字段：名称、类型、单位（核心字段 + 各规则包声明的字段）。"""
     from zhengce.entities.docs import render_markdown
 
     pack = _load(policies)
+    if values:
+        rows = sorted((et, v) for (et, name), vs in pack.schema.vocabulary.items() if name == values for v in vs)
+        if not rows:
+            fail(ValueError(f"no rule tests field {values!r} against fixed values"))
+        for et, v in rows:
+            console.print(f"{et}.{values}  {v}")
+        return
     if markdown:
         sys.stdout.write(render_markdown(pack.schema) + "\n")
         return

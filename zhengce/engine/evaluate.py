@@ -75,7 +75,7 @@ class Evaluator:
             self._evaluate_one(child, as_of, results, trace)
         _apply_stacking(results)
         gcs = self._apply_group_caps(entity, as_of, results)
-        return Report(entity.type, entity.id, entity.name, as_of, results, gcs)
+        return Report(entity.type, entity.id, entity.name, as_of, results, gcs, list(entity.warnings))
 
     def _evaluate_one(self, entity: Entity, as_of: date, out: list[RuleResult], trace: bool) -> None:
         env = dict(entity.fields)

@@ -201,6 +201,7 @@ class Report:
     as_of: date
     results: list[RuleResult]
     group_caps: list[GroupCapResult] = field(default_factory=list)
+    input_warnings: list[str] = field(default_factory=list)
 
     def by_status(self, status: str) -> list[RuleResult]:
         return [r for r in self.results if r.status == status]
@@ -233,6 +234,7 @@ class Report:
                 "overall_upper_bound_yuan": dec(t["overall_upper_bound"]),
                 "charge_total_yuan": dec(t["charge"]),
             },
+            "input_warnings": self.input_warnings,
             "group_caps": [g.to_json() for g in self.group_caps],
             "results": [r.to_json() for r in results],
         }

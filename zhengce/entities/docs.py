@@ -44,4 +44,12 @@ def render_markdown(schema: EntitySchema) -> str:
             src = (f.defined_in or "").split("policies/")[-1]
             lines.append(f"| `{name}` | {f.label} | {f.type} | {f.unit or ''} | {notes} | {src} |")
         lines.append("")
+    if schema.vocabulary:
+        lines += ["## Values the rules test for", "",
+                  "Set and text fields are compared with fixed strings (titles, categories). Write them exactly as below;",
+                  "`zhengce check` warns about a value no rule uses (with a did-you-mean).", ""]
+        for (etype, name) in sorted(schema.vocabulary):
+            vals = "、".join(sorted(schema.vocabulary[(etype, name)]))
+            lines.append(f"- `{etype}.{name}`: {vals}")
+        lines.append("")
     return "\n".join(lines)

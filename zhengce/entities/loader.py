@@ -58,7 +58,10 @@ def entity_from_mapping(schema: EntitySchema, raw: object, *, source: str = "", 
             child.fields.setdefault("owner_id", eid)
             children.append(child)
     name = raw.get("name")
-    return Entity(etype, str(eid), fields, None if name is None else str(name), children, source, record)
+    warnings = schema.vocabulary_warnings(etype, fields)
+    for child in children:
+        warnings.extend(f"{child.type} {child.id}：{w}" for w in child.warnings)
+    return Entity(etype, str(eid), fields, None if name is None else str(name), children, source, record, warnings)
 
 
 def _read_text(path: Path) -> str:

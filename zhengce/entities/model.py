@@ -14,6 +14,7 @@ class Entity:
     children: list[Entity] = field(default_factory=list)
     source: str = ""
     record: str | int | None = None
+    warnings: list[str] = field(default_factory=list)  # input values worth a second look (e.g. unknown titles)
 
     def label(self) -> str:
         return f"{self.name}（{self.id}）" if self.name else self.id

@@ -115,6 +115,27 @@ class EntitySchema:
 
     def __init__(self) -> None:
         self.fields: dict[str, dict[str, FieldSpec]] = {t: {} for t in ENTITY_TYPES}
+        #: (entity type, field) → the string values rules test it against (e.g. the titles in `"…" in titles_new`)
+        self.vocabulary: dict[tuple[str, str], set[str]] = {}
+
+    def vocabulary_warnings(self, entity_type: str, fields: dict[str, object]) -> list[str]:
+        """Values of text/set fields that no rule ever tests for — almost always a misspelt title.
+
+        A warning, not an error: a register may hold titles no current rule uses. Without it, a typo in
+        "国家级专精特新“小巨人”企业" would silently make every matching rule 'not eligible'.
+        """
+        out = []
+        for name, value in fields.items():
+            vocab = self.vocabulary.get((entity_type, name))
+            if not vocab or value is None:
+                continue
+            values = value if isinstance(value, tuple) else (value,)
+            for v in values:
+                if isinstance(v, str) and v not in vocab:
+                    close = difflib.get_close_matches(v, sorted(vocab), n=1, cutoff=0.6)
+                    hint = f"，是否为“{close[0]}”？" if close else ""
+                    out.append(f"{name}：“{v}”不是任何规则使用的取值{hint}（可用取值见 zhengce fields --values {name}）")
+        return out
 
     def add(self, entity_type: str, name: str, spec: FieldSpec, source: str) -> None:
         from zhengce.errors import RulePackError

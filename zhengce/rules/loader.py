@@ -218,7 +218,35 @@ def load_pack(root: Path | str | None = None, files: list[Path] | None = None) -
             _check_fields(path, None, f"document.group_caps.{gc.id}.limit", node, gc.entity, pack.schema, pack.params)
             gc_node = node
             pack.group_caps.append((doc, gc, gc_node))
+    for cr in pack.rules:
+        _collect_vocabulary(cr, pack.schema)
     return pack
+
+
+def _collect_vocabulary(cr: CompiledRule, schema: EntitySchema) -> None:
+    """Record the string values each text/set field is tested against (see EntitySchema.vocabulary_warnings)."""
+    nodes = [n for _, _, n in cr.conditions] + [n for _, n in cr.caps] + ([cr.amount] if cr.amount is not None else [])
+    et = cr.rule.entity
+
+    def add(field: A.Node, values) -> None:
+        if isinstance(field, A.Field):
+            spec = schema.get(et, field.name)
+            if spec is not None and spec.type in ("set", "text"):
+                schema.vocabulary.setdefault((et, field.name), set()).update(
+                    v.value for v in values if isinstance(v, A.Literal) and isinstance(v.value, str))
+
+    for root in nodes:
+        for n in A.walk(root):
+            if isinstance(n, A.In):
+                if isinstance(n.container, A.Field):
+                    add(n.container, [n.item])
+                elif isinstance(n.container, A.ListLit):
+                    add(n.item, n.container.items)
+            elif isinstance(n, A.Call) and n.func == "count_in" and isinstance(n.args[1], A.ListLit):
+                add(n.args[0], n.args[1].items)
+            elif isinstance(n, A.Compare) and n.op in ("==", "!="):
+                add(n.left, [n.right])
+                add(n.right, [n.left])
 
 
 def _compile_rule(path: Path, doc: Document, rule: Rule, pack: Pack) -> CompiledRule:
