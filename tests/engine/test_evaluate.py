@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -168,7 +168,7 @@ def test_amount_never_exceeds_cap_and_is_exact(good, rd):
     r = evaluate(good, ent(good, rd_expense=rd), date(2023, 6, 1)).results[0]
     if r.status == "eligible":
         assert D(0) <= r.amount <= D("3000000")
-        assert r.amount == min(rd * D("0.1"), D("3000000")).quantize(D("0.01"))
+        assert r.amount == min(rd * D("0.1"), D("3000000")).quantize(D("0.01"), rounding=ROUND_HALF_UP)
         assert isinstance(r.amount, Decimal)
     else:
         assert rd < D("10000000")
