@@ -137,3 +137,10 @@ def test_unknown_title_gets_a_did_you_mean_warning(pack, tmp_path):
     assert len(e.warnings) == 1 and "是否为“国家级制造业创新中心牵头企业”" in e.warnings[0]
     rep = evaluate(pack, e, date(2023, 6, 30))
     assert rep.to_json()["input_warnings"] == e.warnings
+
+
+def test_duplicate_yaml_keys_are_rejected(tmp_path):
+    # PyYAML would silently keep the last value: a rule's second 'amount' would replace the first unseen
+    body = GOOD.replace("    amount: 20万元\n", "    amount: 20万元\n    amount: 30万元\n", 1)
+    with pytest.raises(RulePackError, match=r"duplicate key 'amount' \(first at line \d+\)"):
+        mini_pack(tmp_path, body)

@@ -22,9 +22,30 @@ from zhengce.rules.amounts import amount_ast
 from zhengce.rules.model import Document, GroupCap, PackFile, Rule
 
 try:  # the C loader is ~10× faster on big packs
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader
+    from yaml import SafeLoader as _BaseLoader
+
+
+class _Loader(_BaseLoader):
+    """Safe YAML loader that rejects duplicate keys (PyYAML silently keeps the last one, losing data)."""
+
+
+def _mapping_without_duplicates(loader, node, deep=False):
+    seen = {}
+    for key_node, _value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` — merged keys may be overridden on purpose
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark,
+                f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 BUILTIN_FIELDS = {"as_of"}
 
@@ -106,7 +127,7 @@ def _read_yaml(path: Path) -> object:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RulePackError(str(path), f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise RulePackError(str(path), f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
 
 
 def _pydantic_error(path: Path, data: object, exc: ValidationError) -> RulePackError:
