@@ -71,6 +71,11 @@ def _dtype(bound: int) -> pl.DataType:
     return pl.Int64 if bound <= I64_MAX else pl.Int128
 
 
+def _neg(e: pl.Expr) -> pl.Expr:
+    """-e (polars has no unary minus for Int128; multiplication works for every integer width)."""
+    return e * -1
+
+
 def _check(bound: int) -> int:
     if bound > EXACT_BOUND:
         raise Unsupported("value could exceed 28 significant digits (per-entity Decimal precision)")
@@ -140,7 +145,7 @@ def add(a: Num, b: Num, sign: int = 1) -> Num:
 def neg(a: Num) -> Num:
     if a.const is not None:
         return Num(pl.lit(-a.const, dtype=_dtype(a.bound)), a.scale, a.bound, -a.const)
-    return Num(-a.expr, a.scale, a.bound)
+    return Num(_neg(a.expr), a.scale, a.bound)
 
 
 def to_rat(x: Num | Rat) -> Rat:
@@ -174,8 +179,8 @@ def divide(a: Num | Rat, b: Num | Rat) -> Rat | Num:
     bound_n, bound_d = n.bound, d.bound
     zero = rb.n.expr == 0
     neg_b = rb.n.expr < 0
-    ne = pl.when(zero).then(None).when(neg_b).then(-n.expr).otherwise(n.expr)
-    de = pl.when(neg_b).then(-d.expr).otherwise(d.expr)
+    ne = pl.when(zero).then(None).when(neg_b).then(_neg(n.expr)).otherwise(n.expr)
+    de = pl.when(neg_b).then(_neg(d.expr)).otherwise(d.expr)
     return Rat(Num(ne, 0, bound_n), Num(de, 0, bound_d))
 
 
@@ -234,8 +239,8 @@ def ceil_(x: Num | Rat) -> Num:
     if isinstance(x, Num):
         if x.scale == 0:
             return x
-        return Num(-((-x.expr) // (10**x.scale)), 0, x.bound // 10**x.scale + 1)
-    return Num(-((-x.n.expr) // _cast(x.d, x.n.bound)), 0, x.n.bound)
+        return Num(_neg(_neg(x.expr) // (10**x.scale)), 0, x.bound // 10**x.scale + 1)
+    return Num(_neg(_neg(x.n.expr) // _cast(x.d, x.n.bound)), 0, x.n.bound)
 
 
 def round_half_up(x: Num | Rat, places: int) -> Num:
@@ -247,7 +252,7 @@ def round_half_up(x: Num | Rat, places: int) -> Num:
         f = 10**k
         h = f // 2
         e = x.expr
-        r = pl.when(e >= 0).then((e + h) // f).otherwise(-((-e + h) // f))
+        r = pl.when(e >= 0).then((e + h) // f).otherwise(_neg((_neg(e) + h) // f))
         if places < 0:
             return Num(r * (10**-places), 0, (x.bound // f + 1) * 10**-places)
         return Num(r, places, x.bound // f + 1)
@@ -258,7 +263,7 @@ def round_half_up(x: Num | Rat, places: int) -> Num:
     bound = max(n2.bound + d2.bound, d2.bound)
     _check(bound)
     ne, de = _cast(n2, bound), _cast(d2, bound)
-    r = pl.when(ne >= 0).then((ne + de // 2) // de).otherwise(-((-ne + de // 2) // de))
+    r = pl.when(ne >= 0).then((ne + de // 2) // de).otherwise(_neg((_neg(ne) + de // 2) // de))
     # d2 is even, so de // 2 == d exactly
     out = Num(r, p, x.n.bound * 10**p // 1 + 1)
     if places < 0:
@@ -669,7 +674,7 @@ def _trunc_int(b: Num) -> pl.Expr:
     if b.scale == 0:
         return b.expr
     f = 10**b.scale
-    return pl.when(b.expr >= 0).then(b.expr // f).otherwise(-((-b.expr) // f))
+    return pl.when(b.expr >= 0).then(b.expr // f).otherwise(_neg(_neg(b.expr) // f))
 
 
 def _unify(vals: list[Value]) -> tuple[str, list]:

@@ -36,7 +36,9 @@ class Normalized:
 
 def _pow10(e: pl.Expr) -> pl.Expr:
     """10**e for 0 <= e <= 38 as Int128 (a small lookup, exact)."""
-    return e.replace_strict(list(range(39)), [10**k for k in range(39)], default=None, return_dtype=pl.Int128)
+    return e.replace_strict(pl.Series(list(range(39)), dtype=pl.Int64),
+                            pl.Series([10**k for k in range(39)], dtype=pl.Int128), default=None,
+                            return_dtype=pl.Int128)
 
 
 def _parse_number_text(s: pl.Expr, scale: int) -> tuple[pl.Expr, pl.Expr]:
@@ -61,7 +63,7 @@ def _digits_to_int(sign, ip, fp, exp, scale, matched) -> tuple[pl.Expr, pl.Expr]
     up = mant * _pow10(shift.clip(0, 38))
     # a negative shift is fine only when the digits we would drop are zeros (already stripped above)
     val = pl.when(shift >= 0).then(up).otherwise(None)
-    val = pl.when(sign == "-").then(-val).otherwise(val)
+    val = pl.when(sign == "-").then(val * -1).otherwise(val)
     reason = (
         pl.when(~matched).then(pl.lit("不是数字（示例：1200000、'120万元'、'1.2亿元'、'10%'）"))
         .when(shift < 0).then(pl.lit(f"小数位超过批量精确计算的位数（{scale}位）"))
