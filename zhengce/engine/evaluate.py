@@ -170,34 +170,74 @@ class Evaluator:
         return f"{describe(cr.rule.amount)}{'（' + inputs + '）' if inputs else ''} = {_yuan(amount)}"
 
     def _apply_group_caps(self, entity: Entity, as_of: date, results: list[RuleResult]) -> list[GroupCapResult]:
-        out = []
+        """Caps over the sum of several rules' amounts for one entity (e.g. 原则上不超过上年度企业地方贡献).
+
+        - A cap covers the counting results of its document — including an award paid under another document
+          for the same measure (its stacking-group losers name this document): the same award is bound by both
+          documents' totals, whichever document pays it.
+        - Caps apply one after another, narrower first (explicit rule lists before 'all', then file order);
+          a binding cap scales its results down pro rata (exact to 分, the remainder on the last result), so a
+          later, wider cap sees what is left and no reduction is counted twice.
+        """
+        out: list[GroupCapResult] = []
         if not self._gc_fns:
             return out
         env = dict(entity.fields)
         env["as_of"] = as_of
-        paid: dict[str, list[RuleResult]] = {}  # doc_no → results that count (eligible, with an amount, not superseded)
+        # doc_no → results that count (eligible, with an amount, not superseded, not a charge), in result order
+        paid: dict[str, list[RuleResult]] = {}
+        also: dict[int, dict[str, set[str]]] = {}  # winner → {document of a rule it superseded: those rule ids}
+        winners = {}
         for r in results:
-            if r.status == "eligible" and r.amount is not None and r.superseded_by is None:
-                cr = r.rule
-                if cr.rule.kind != "charge":
-                    paid.setdefault(cr.document.doc_no, []).append(r)
-        for doc, gc, fn in self._gc_fns:
+            if r.status == "eligible" and r.amount is not None and r.rule.rule.kind != "charge":
+                if r.superseded_by is None:
+                    paid.setdefault(r.rule.document.doc_no, []).append(r)
+                    winners[(r.entity_id, r.rule.rule.id)] = r
+        for r in results:
+            if r.superseded_by is not None and r.status == "eligible":
+                w = winners.get((r.entity_id, r.superseded_by))
+                if w is not None and r.rule.document.doc_no != w.rule.document.doc_no:
+                    also.setdefault(id(w), {}).setdefault(r.rule.document.doc_no, set()).add(r.rule.rule.id)
+                    if w not in paid.setdefault(r.rule.document.doc_no, []):
+                        paid[r.rule.document.doc_no].append(w)
+        if not paid:
+            return out
+        effective = {id(r): r.amount for lst in paid.values() for r in lst}
+        order = sorted(range(len(self._gc_fns)), key=lambda i: (self._gc_fns[i][1].rules == "all", i))
+        for i in order:
+            doc, gc, fn = self._gc_fns[i]
             if gc.entity != entity.type or doc.doc_no not in paid:
                 continue
-            covered = [r for r in paid[doc.doc_no] if gc.rules == "all" or r.rule.rule.id in gc.rules]
+            covered = [r for r in paid[doc.doc_no] if gc.rules == "all" or r.rule.rule.id in gc.rules
+                       or any(lost in gc.rules for lost in also.get(id(r), {}).get(doc.doc_no, ()))]
             if not covered:
                 continue
-            total = sum((r.amount for r in covered), Decimal(0))
+            total = sum((effective[id(r)] for r in covered), Decimal(0))
             limit = fn(env)
             if isinstance(limit, Decimal):
                 limit = quantize_yuan(max(limit, Decimal(0)))
             binding = limit is not None and total > limit
-            after = limit if binding else total
+            if binding:
+                _scale_down(covered, effective, total, limit)
             for r in covered:
                 r.group_caps.append(gc.id)
-            out.append(GroupCapResult(gc.id, doc.doc_no, gc.label, limit, total, after, binding,
-                                      [r.rule_id for r in covered], gc.interpretation))
+            out.append(GroupCapResult(gc.id, doc.doc_no, gc.label, limit, total, limit if binding else total, binding,
+                                      [r.rule.rule.id for r in covered], gc.interpretation))
+        for lst in paid.values():
+            for r in lst:
+                if effective[id(r)] != r.amount:
+                    r.capped_amount = effective[id(r)]
         return out
+
+
+def _scale_down(covered: list[RuleResult], effective: dict[int, Decimal], total: Decimal, limit: Decimal) -> None:
+    """Pro-rata reduction of the covered results to sum exactly to ``limit`` (分; the last result takes the remainder)."""
+    remaining = limit
+    for r in covered[:-1]:
+        part = quantize_yuan(effective[id(r)] * limit / total) if total else Decimal(0)
+        effective[id(r)] = part
+        remaining -= part
+    effective[id(covered[-1])] = remaining
 
 
 def _yuan(v: Decimal) -> str:

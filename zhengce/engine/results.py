@@ -58,7 +58,8 @@ class RuleResult:
     """One rule's outcome for one entity. Static facts (title, citation, kind …) are read from the rule itself."""
 
     __slots__ = ("rule", "entity_id", "status", "eligible", "amount", "uncapped", "arithmetic", "_conditions", "caps",
-                 "_near_misses", "missing_fields", "reason", "funding", "superseded_by", "group_caps", "_trace")
+                 "_near_misses", "missing_fields", "reason", "funding", "superseded_by", "group_caps", "_trace",
+                 "capped_amount")
 
     def __init__(self, rule, entity_id: str, status: str = "not_in_force", eligible: bool | None = None):
         self.rule = rule  # a CompiledRule: .rule (the model) and .document
@@ -77,6 +78,7 @@ class RuleResult:
         self.funding: dict[str, Decimal] | None = None
         self.superseded_by: str | None = None
         self.group_caps: list[str] = []
+        self.capped_amount: Decimal | None = None  # the amount left after binding group caps (None: not reduced)
 
     def set_trace(self, env: dict, values: list, conds: tuple) -> None:
         """Keep what the trace is made of; ConditionTrace/NearMiss objects are built on first read.
@@ -158,6 +160,7 @@ class RuleResult:
             "kind": self.kind,
             "amount_yuan": dec(self.amount),
             "uncapped_amount_yuan": dec(self.uncapped),
+            "amount_after_group_caps_yuan": dec(self.capped_amount if self.capped_amount is not None else self.amount),
             "arithmetic": self.arithmetic,
             "caps_applied": [c.to_json() for c in self.caps],
             "conditions": [c.to_json() for c in self.conditions],
