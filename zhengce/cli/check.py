@@ -94,7 +94,8 @@ def _print_report(rep, show_all: bool) -> None:
     console.rule(f"[bold]{rep.entity_name or rep.entity_id}[/]（{rep.entity_id}） 评估日期 {rep.as_of.isoformat()}")
     for w in rep.input_warnings:
         console.print(f"[yellow]输入提示[/] {w}")
-    eligible = [r for r in rep.results if r.status == "eligible" and r.kind != "charge"]
+    eligible = [r for r in rep.results if r.status == "eligible" and r.kind != "charge" and r.beneficiary is None]
+    third = [r for r in rep.results if r.status == "eligible" and r.beneficiary is not None]
     charges = [r for r in rep.results if r.status == "eligible" and r.kind == "charge"]
     t = Table(title="符合条件的政策", show_lines=False, expand=True)
     for col in ("规则", "政策条款", "金额", "性质", "依据"):
@@ -124,6 +125,14 @@ def _print_report(rep, show_all: bool) -> None:
             ct.add_row(r.rule_id, r.title, format_yuan(r.amount), f"{r.doc_no} {r.article}（L{r.lines[0]}-{r.lines[1]}）")
         console.print(ct)
         console.print(f"需缴纳合计：[bold]{format_yuan(tot['charge'])}[/]")
+    if third:
+        tt = Table(title="支付给第三方的款项（如贷款银行、担保机构；不计入本实体合计）", expand=True)
+        for col in ("规则", "政策条款", "收款方", "金额", "依据"):
+            tt.add_column(col, overflow="fold")
+        for r in third:
+            tt.add_row(r.rule_id, r.title, r.beneficiary, format_yuan(r.amount) if r.amount is not None else "—",
+                       f"{r.doc_no} {r.article}（L{r.lines[0]}-{r.lines[1]}）")
+        console.print(tt)
     for g in rep.group_caps:
         if g.binding:
             console.print(f"[yellow]总额上限[/] {g.doc_no}：{g.label} —— 上限 {format_yuan(g.limit)}，"

@@ -189,7 +189,8 @@ class Evaluator:
         also: dict[int, dict[str, set[str]]] = {}  # winner → {document of a rule it superseded: those rule ids}
         winners = {}
         for r in results:
-            if r.status == "eligible" and r.amount is not None and r.rule.rule.kind != "charge":
+            if (r.status == "eligible" and r.amount is not None and r.rule.rule.kind != "charge"
+                    and r.rule.rule.beneficiary is None):
                 if r.superseded_by is None:
                     paid.setdefault(r.rule.document.doc_no, []).append(r)
                     winners[(r.entity_id, r.rule.rule.id)] = r

@@ -120,6 +120,7 @@ class RuleResult:
     quote = property(lambda self: self.rule.rule.quote)
     kind = property(lambda self: self.rule.rule.kind)
     per = property(lambda self: self.rule.rule.per)
+    beneficiary = property(lambda self: self.rule.rule.beneficiary)
     entity_type = property(lambda self: self.rule.rule.entity)
     interpretations = property(lambda self: self.rule.rule.interpretations)
     stacking_group = property(lambda self: self.rule.rule.stacking_group)
@@ -130,7 +131,8 @@ class RuleResult:
     @property
     def counts(self) -> bool:
         """Whether the amount counts towards the entity's totals."""
-        return self.status == "eligible" and self.amount is not None and self.superseded_by is None
+        return (self.status == "eligible" and self.amount is not None and self.superseded_by is None
+                and self.rule.rule.beneficiary is None)
 
     @property
     def is_near_miss(self) -> bool:
@@ -174,6 +176,7 @@ class RuleResult:
             "superseded_by": self.superseded_by,
             "group_caps": self.group_caps,
             "per": self.per,
+            "beneficiary": self.beneficiary,
             "quote": self.quote,
         }
 
@@ -214,9 +217,11 @@ class Report:
         firm = sum((r.amount for r in self.results if r.counts and r.kind == "entitlement"), Decimal(0))
         maxi = sum((r.amount for r in self.results if r.counts and r.kind == "maximum"), Decimal(0))
         charge = sum((r.amount for r in self.results if r.counts and r.kind == "charge"), Decimal(0))
+        third = sum((r.amount for r in self.results if r.status == "eligible" and r.amount is not None
+                     and r.superseded_by is None and r.beneficiary is not None), Decimal(0))
         reduction = sum((g.total_before - g.total_after for g in self.group_caps if g.binding), Decimal(0))
         return {"entitlement": firm, "maximum": maxi, "group_cap_reduction": reduction,
-                "overall_upper_bound": firm + maxi - reduction, "charge": charge}
+                "overall_upper_bound": firm + maxi - reduction, "charge": charge, "third_party": third}
 
     def to_json(self, include_all: bool = True) -> dict:
         t = self.totals()
@@ -236,6 +241,7 @@ class Report:
                 "group_cap_reduction_yuan": dec(t["group_cap_reduction"]),
                 "overall_upper_bound_yuan": dec(t["overall_upper_bound"]),
                 "charge_total_yuan": dec(t["charge"]),
+                "third_party_total_yuan": dec(t["third_party"]),
             },
             "input_warnings": self.input_warnings,
             "group_caps": [g.to_json() for g in self.group_caps],

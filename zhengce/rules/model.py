@@ -176,7 +176,7 @@ class Scenario(_Strict):
     as_of: date
     entity: dict
     expect: dict[str, ScenarioExpectation] = Field(default_factory=dict, description="rule id → expected outcome")
-    totals: dict[Literal["entitlement", "maximum", "group_cap_reduction", "overall_upper_bound", "charge"], str] = Field(
+    totals: dict[Literal["entitlement", "maximum", "group_cap_reduction", "overall_upper_bound", "charge", "third_party"], str] = Field(
         default_factory=dict, description="expected report totals (e.g. overall_upper_bound: 800万元)")
     note: str | None = None
 
@@ -195,6 +195,10 @@ class Rule(_Strict):
     amount: str | AmountSpec | None = None
     caps: list[Cap] = Field(default_factory=list)
     per: str | None = Field(default=None, description="what one amount is for: 一次性 / 每年 / 每个项目 …")
+    beneficiary: str | None = Field(
+        default=None,
+        description="who receives the amount when it is not the entity itself (e.g. 贷款银行, 担保机构): "
+                    "reported apart, never added to the entity's totals or group caps")
     funding: dict[str, str] | None = Field(default=None, description="funding split, e.g. {市级: 20%, 区市: 80%}")
     stacking_group: str | None = Field(default=None, description="rules in one group pay only the highest (就高不重复)")
     valid_from: date | None = None
