@@ -79,7 +79,25 @@ def count_rows(cfg: RunConfig) -> int | None:
     return None
 
 
-def iter_chunks(cfg: RunConfig) -> Iterator[tuple[int, int, Callable[[], pl.DataFrame]]]:
+def needed_columns(pack: Pack, entity_type: str, source: str | Path, keep: tuple[str, ...] = (),
+                   id_column: str = "id") -> list[str]:
+    """Only the register columns some rule or group cap reads (plus id and kept columns): never hold more."""
+    import pyarrow.parquet as pq
+
+    names = pq.ParquetFile(source).schema_arrow.names
+    fields = set()
+    for cr in pack.rules_for(entity_type):
+        fields |= cr.fields
+    for _doc, gc, node in pack.group_caps:
+        if gc.entity == entity_type:
+            from zhengce.expr import ast as A
+
+            fields |= A.fields_of(node)
+    want = fields | set(keep) | {id_column, "_row"}
+    return [c for c in names if c in want]
+
+
+def iter_chunks(cfg: RunConfig, columns: list[str] | None = None) -> Iterator[tuple[int, int, Callable[[], pl.DataFrame]]]:
     """(chunk number, row offset, loader). Loaders are lazy so skipped chunks are never read."""
     size = cfg.chunk_size
     if cfg.table:
@@ -105,7 +123,8 @@ def iter_chunks(cfg: RunConfig) -> Iterator[tuple[int, int, Callable[[], pl.Data
         pf = pq.ParquetFile(p)
         n = pf.metadata.num_rows
         for k, off in enumerate(range(0, n, size)):
-            yield k, off, (lambda off=off: pl.scan_parquet(p).slice(off, size).collect())
+            yield k, off, (lambda off=off: (pl.scan_parquet(p).select(columns) if columns else pl.scan_parquet(p))
+                           .slice(off, size).collect())
         return
     if p.suffix in (".csv", ".txt"):
         # every column as text: parsing (units, 是/否, dates) is the normaliser's job, with row-level errors
@@ -221,7 +240,9 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
         (run_dir / t).mkdir(parents=True, exist_ok=True)
     mpath.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     rep = RunReport(run_dir)
-    for k, off, load in iter_chunks(cfg):
+    cols = needed_columns(pack, cfg.entity_type, cfg.source, cfg.keep, cfg.id_column) \
+        if not cfg.table and Path(cfg.source).suffix == ".parquet" else None
+    for k, off, load in iter_chunks(cfg, cols):
         rep.chunks_total += 1
         if all(_part(run_dir, t, k, cfg.fmt).exists() for t in TABLES):
             rep.chunks_skipped += 1
