@@ -41,10 +41,11 @@ def _pow10(e: pl.Expr) -> pl.Expr:
                             return_dtype=pl.Int128)
 
 
-def _parse_number_text(s: pl.Expr, scale: int) -> tuple[pl.Expr, pl.Expr]:
-    """Text like '1,200.5万元' or '6%' → (Int128 value at ``scale`` or null, reason or null)."""
-    s = s.str.strip_chars()
-    parts = s.str.extract_groups(_NUM_RE)
+def _parse_number_text(s: pl.Expr, scale: int, parts: pl.Expr | None = None) -> tuple[pl.Expr, pl.Expr]:
+    """Text like '1,200.5万元' or '6%' → (Int128 value at ``scale`` or null, reason or null).
+    ``parts``: the regex groups, when already materialised as a struct column (keeps expressions small)."""
+    if parts is None:
+        parts = s.str.strip_chars().str.extract_groups(_NUM_RE)
     sign = parts.struct.field("1")
     ip = parts.struct.field("2").str.replace_all(",", "")
     fp = parts.struct.field("3").fill_null("")
@@ -73,7 +74,7 @@ def _digits_to_int(sign, ip, fp, exp, scale, matched) -> tuple[pl.Expr, pl.Expr]
     return pl.when(reason.is_null()).then(val).otherwise(None), reason
 
 
-def _numeric(col: pl.Expr, dtype: pl.DataType, ftype: str) -> tuple[pl.Expr, pl.Expr]:
+def _numeric(col: pl.Expr, dtype: pl.DataType, ftype: str, parts: pl.Expr | None = None) -> tuple[pl.Expr, pl.Expr]:
     scale = SCALES[ftype]
     if dtype.is_integer():
         val = col.cast(pl.Int128) * (10**scale)
@@ -98,7 +99,7 @@ def _numeric(col: pl.Expr, dtype: pl.DataType, ftype: str) -> tuple[pl.Expr, pl.
         return v, r
     if dtype == pl.Boolean:
         return pl.lit(None, dtype=pl.Int128), pl.lit("需要数字，得到真/假值")
-    return _parse_number_text(col.cast(pl.Utf8), scale)
+    return _parse_number_text(col.cast(pl.Utf8), scale, parts)
 
 
 def _empty_to_null(col: pl.Expr, dtype) -> pl.Expr:
@@ -123,6 +124,12 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
     else:
         ids = pl.select(pl.format("{}-{}", pl.lit(entity_type), rows)).to_series()
     base = raw.with_columns(_row=rows, id=ids.alias("id"))
+    # text numbers: split into regex groups once (a struct column), so the parse expressions stay small
+    pre = [pl.col(c).str.strip_chars().str.extract_groups(_NUM_RE).alias(f"__g_{c}") for c in raw.columns
+           if raw.schema[c] == pl.Utf8 and (specs.get(c) is not None and specs[c].type in NUMERIC_TYPES)
+           and c not in ("_row", id_column)]
+    if pre:
+        base = base.with_columns(pre)
     exprs: list[pl.Expr] = []
     reasons: list[tuple[str, pl.Expr]] = []
     used = {"_row", "id", id_column}
@@ -135,9 +142,8 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
         col = _empty_to_null(pl.col(name), dtype) if spec.type != "text" else pl.col(name)
         t = spec.type
         if t in NUMERIC_TYPES:
-            val, reason = _numeric(col, dtype, t)
-            if t == "int" and dtype == pl.Utf8:
-                val, reason = _numeric(col, dtype, "int")
+            parts = pl.col(f"__g_{name}") if f"__g_{name}" in base.columns else None
+            val, reason = _numeric(col, dtype, t, parts)
             bound = MAX_ABS[t] * 10 ** SCALES[t]
             reason = pl.when(col.is_null()).then(None).when(reason.is_not_null()).then(reason) \
                 .when(val.is_null() | (val.abs() > bound)).then(pl.lit(f"数值超出精确计算范围（绝对值≤{MAX_ABS[t]:.0e}）")) \

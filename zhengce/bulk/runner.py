@@ -128,7 +128,7 @@ def iter_chunks(cfg: RunConfig, columns: list[str] | None = None) -> Iterator[tu
         return
     if p.suffix in (".csv", ".txt"):
         # every column as text: parsing (units, 是/否, dates) is the normaliser's job, with row-level errors
-        lf = pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy", missing_utf8_is_empty_string=False)
+        lf = pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy")
         n = lf.select(pl.len()).collect().item()
         for k, off in enumerate(range(0, n, size)):
             yield k, off, (lambda off=off: lf.slice(off, size).collect())
