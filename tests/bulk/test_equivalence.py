@@ -131,3 +131,20 @@ def test_unknowns_and_zero_division_are_undetermined_not_eligible(bulk_pack):
     plan, got = _check(bulk_pack, raw, date(2023, 9, 1))
     assert got.stats["eligible"].sum() + got.stats["not_eligible"].sum() + got.stats["undetermined"].sum() \
         == 2 * len(plan.rules)
+
+
+def test_group_caps_in_order_pro_rata_and_across_documents(bulk_pack):
+    """The engine's group-cap semantics, on registers built to make them bind: two caps in one document
+    (narrower first, pro rata), an award paid under another document still bound by this one's cap, and
+    remainders that need the last row to absorb them."""
+    rows = []
+    for i, lc in enumerate(["1800万元", "350万元", "0.03元", "1万元", "123456.78元", None]):
+        rows.append({"id": f"E{i}", "is_industrial": True, "revenue_base": "230亿元", "revenue": "415亿元",
+                     "revenue_peak_before": "380亿元", "local_contribution_prev_year": lc,
+                     "titles_new": "省级制造业创新中心牵头企业;国家级跨行业跨领域工业互联网平台",
+                     "has_industrialized_key_tech": True, "revenue_growth": "7%"})
+    raw = pl.DataFrame(rows)
+    for d in (date(2023, 12, 1), date(2025, 6, 30)):
+        plan, got = _check(bulk_pack, raw, d)
+        if d.year == 2023:
+            assert got.group_caps.filter(pl.col("binding")).height >= 4

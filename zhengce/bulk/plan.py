@@ -80,6 +80,7 @@ class GroupCapPlan:
     rules: list[int]  # rule indexes it covers
     limit: pl.Expr | None  # Int64 分 (quantised max(limit, 0)); None → fallback
     node: A.Node = None
+    whole_document: bool = True  # 'all' caps apply after caps with an explicit rule list
 
 
 @dataclass
@@ -210,7 +211,11 @@ class Plan:
             winner = rs[start][seg]
             lose = winner != rs
             sup[order[lose]] = winner[lose]
-        cnt = known & (sup < 0)
+        benef = np.zeros(nrules, dtype=bool)
+        for rp in self.rules:
+            benef[rp.index] = rp.cr.rule.beneficiary is not None
+        third = known & (sup < 0) & benef[rule]
+        cnt = known & (sup < 0) & ~benef[rule]
         long = long.with_columns(pl.Series("superseded_by", np.where(sup < 0, 0, sup), dtype=pl.UInt32)
                                  .scatter(np.nonzero(sup < 0)[0], None) if len(long) else
                                  pl.Series("superseded_by", [], dtype=pl.UInt32),
@@ -226,37 +231,10 @@ class Plan:
             a = np.zeros(n, dtype=np.int64)
             np.add.at(a, p, np.where(k == code, camt, 0))
             sums[name] = a
-        # group caps
-        reduction = np.zeros(n, dtype=np.int64)
-        gc_frames = []
-        for gp in self.group_caps:
-            cov_rule = np.zeros(nrules, dtype=bool)
-            cov_rule[gp.rules] = True
-            m = cnt & cov_rule[rule]
-            if not m.any():
-                continue
-            before = np.zeros(n, dtype=np.int64)
-            np.add.at(before, p[m], amt[m])
-            has = np.zeros(n, dtype=bool)
-            has[p[m]] = True
-            pos = np.nonzero(has)[0]
-            need = A.fields_of(gp.node)
-            sub = frame.select([c for c in frame.columns if c in need or c.startswith("__set_")
-                                or c in ("__p", "id", "_row")])[pos]
-            if gp.limit is not None:
-                lim = sub.select(gp.limit.alias("limit_fen"))["limit_fen"]
-            else:
-                lim = self._fallback_group_cap(sub, gp)["limit_fen"]
-            g = pl.DataFrame({"__p": pl.Series(pos, dtype=pl.UInt32), "limit_fen": lim,
-                              "total_before_fen": before[pos]})
-            g = g.with_columns(
-                binding=pl.col("limit_fen").is_not_null() & (pl.col("total_before_fen") > pl.col("limit_fen")))
-            g = g.with_columns(
-                total_after_fen=pl.when("binding").then(pl.col("limit_fen")).otherwise(pl.col("total_before_fen")),
-                cap_id=pl.lit(gp.id), doc_no=pl.lit(gp.doc_no))
-            b = g.filter("binding")
-            np.add.at(reduction, b["__p"].to_numpy(), (b["total_before_fen"] - b["total_after_fen"]).to_numpy())
-            gc_frames.append(g)
+        third_fen = np.zeros(n, dtype=np.int64)
+        np.add.at(third_fen, p[third], amt[third])
+        sums["third_party_fen"] = third_fen
+        reduction, gc_frames = self._group_caps(frame, long, p, rule, amt, sup, cnt, kind_of, nrules)
         _tick("group caps")
         rows_np = frame["_row"].to_numpy()
         ids = frame["id"]
@@ -279,12 +257,95 @@ class Plan:
                             "group_cap_reduction_fen": reduction[pos]})
         tot = with_keys(tot).with_columns(
             overall_fen=pl.col("entitlement_fen") + pl.col("maximum_fen") - pl.col("group_cap_reduction_fen"))
-        tot = tot.select("_row", "id", "entitlement_fen", "maximum_fen", "charge_fen", "group_cap_reduction_fen",
-                         "overall_fen")
+        tot = tot.select("_row", "id", "entitlement_fen", "maximum_fen", "charge_fen", "third_party_fen",
+                         "group_cap_reduction_fen", "overall_fen")
         long = long.with_columns(pl.Series("_row", rows_np[p], dtype=pl.Int64)) \
             .select("__p", "_row", "rule", "amount_fen", "superseded_by", "counts")
         _tick("totals")
         return long, tot, gcs
+
+    def _group_caps(self, frame, long, p, rule, amt, sup, cnt, kind_of, nrules):
+        """Group caps exactly as evaluate.Evaluator._apply_group_caps, vectorised over the chunk.
+
+        Rows that count (not charges, not third-party) are covered by their document's caps; a stacking winner
+        from another document is also covered by the caps of the documents whose rules it superseded. Caps apply
+        narrower first (explicit rule lists, then 'all'; then pack order); a binding cap scales the covered
+        amounts down pro rata in integer 分 (half up; Int128 so e × limit cannot overflow), the last covered row
+        of the entity — in the engine's result order — taking the remainder.
+        """
+        n = frame.height
+        reduction = np.zeros(n, dtype=np.int64)
+        gc_frames = []
+        if not self.group_caps or not len(long):
+            return reduction, gc_frames
+        doc_names = sorted({rp.cr.document.doc_no for rp in self.rules})
+        doc_of = np.full(nrules, -1, dtype=np.int64)
+        for rp in self.rules:
+            doc_of[rp.index] = doc_names.index(rp.cr.document.doc_no)
+        paid = cnt & (kind_of[rule] != 3)
+        # cross-document stacking: loser row → winner row (when the winner counts and sits in another document)
+        key = p.astype(np.int64) * nrules + rule.astype(np.int64)
+        srt = np.argsort(key, kind="stable")
+        losers = np.nonzero(sup >= 0)[0]
+        win_row = np.full(len(long), -1, dtype=np.int64)
+        if len(losers):
+            want = p[losers].astype(np.int64) * nrules + sup[losers]
+            at = np.searchsorted(key[srt], want)
+            w = srt[np.minimum(at, len(srt) - 1)]
+            ok = (key[w] == want) & paid[w] & (doc_of[rule[w]] != doc_of[rule[losers]])
+            win_row[losers[ok]] = w[ok]
+        eff = np.where(paid, amt, 0).astype(np.int64)
+        rows_all = np.arange(len(long), dtype=np.int64)
+        order = sorted(range(len(self.group_caps)), key=lambda k: (self.group_caps[k].whole_document, k))
+        for k in order:
+            gp = self.group_caps[k]
+            in_cap = np.zeros(nrules, dtype=bool)
+            in_cap[gp.rules] = True
+            own = np.nonzero(paid & in_cap[rule])[0]
+            via = np.nonzero((win_row >= 0) & in_cap[rule])[0]
+            # covered rows in the engine's order: own rows by rule; then each outside winner once, by its first loser
+            cov = pl.DataFrame({
+                "row": np.concatenate([rows_all[own], win_row[via]]),
+                "cls": np.concatenate([np.zeros(len(own), np.int8), np.ones(len(via), np.int8)]),
+                "ord": np.concatenate([rule[own].astype(np.int64), rule[via].astype(np.int64)]),
+            })
+            if cov.is_empty():
+                continue
+            cov = cov.sort(["row", "cls", "ord"]).unique("row", keep="first", maintain_order=True)
+            r_np = cov["row"].to_numpy()
+            cov = cov.with_columns(ent=pl.Series(p[r_np].astype(np.int64)), e=pl.Series(eff[r_np])) \
+                .sort(["ent", "cls", "ord"])
+            ents = cov.group_by("ent", maintain_order=True).agg(pl.col("e").sum().alias("total"))
+            pos = ents["ent"].to_numpy()
+            need = A.fields_of(gp.node)
+            sub = frame.select([c for c in frame.columns if c in need or c.startswith("__set_")
+                                or c in ("__p", "id", "_row")])[pos]
+            if gp.limit is not None:
+                lim = sub.select(gp.limit.alias("limit_fen"))["limit_fen"]
+            else:
+                lim = self._fallback_group_cap(sub, gp)["limit_fen"]
+            ents = ents.with_columns(limit=lim.cast(pl.Int64)).with_columns(
+                binding=pl.col("limit").is_not_null() & (pl.col("total") > pl.col("limit")))
+            bind = ents.filter("binding")
+            if bind.height:
+                c = cov.join(bind.select("ent", "total", "limit"), on="ent", how="inner", maintain_order="left")
+                c = c.with_columns(last=pl.col("row").last().over("ent") == pl.col("row"))
+                c = c.with_columns(part=((2 * pl.col("e").cast(pl.Int128) * pl.col("limit").cast(pl.Int128)
+                                          + pl.col("total").cast(pl.Int128))
+                                         // (2 * pl.col("total").cast(pl.Int128))).cast(pl.Int64))
+                c = c.with_columns(
+                    part=pl.when("last").then(pl.col("limit") - pl.col("part").filter(~pl.col("last")).sum().over("ent")
+                                              .fill_null(0))
+                    .otherwise("part"))
+                eff[c["row"].to_numpy()] = c["part"].to_numpy()
+                np.add.at(reduction, bind["ent"].to_numpy(), (bind["total"] - bind["limit"]).to_numpy())
+            g = ents.select(
+                pl.col("ent").cast(pl.UInt32).alias("__p"), pl.col("limit").alias("limit_fen"),
+                pl.col("total").alias("total_before_fen"),
+                pl.when("binding").then(pl.col("limit")).otherwise(pl.col("total")).alias("total_after_fen"),
+                "binding")
+            gc_frames.append(g.with_columns(cap_id=pl.lit(gp.id), doc_no=pl.lit(gp.doc_no)))
+        return reduction, gc_frames
 
     # -------------------------------------------------------------------------------- fallback path
     def _evaluator_(self) -> Evaluator:
@@ -404,7 +465,7 @@ def compile_plan(pack: Pack, entity_type: str, as_of: date, *, force_fallback: b
             limit = _to_fen(lim)
         except Unsupported:
             limit = None
-        gcs.append(GroupCapPlan(gc.id, doc.doc_no, gc.label, covered, limit, node))
+        gcs.append(GroupCapPlan(gc.id, doc.doc_no, gc.label, covered, limit, node, gc.rules == "all"))
     del idx
     other = sum(1 for cr in pack.rules if cr.rule.entity != entity_type)
     return Plan(pack, entity_type, as_of, rules, nif, gcs, fields, other, comp.set_literals)

@@ -75,7 +75,7 @@ def evaluate_reference(plan: Plan, frame: pl.DataFrame, as_of: date | None = Non
             t = rep.totals()
             tots.append((row, ent.id, int(t["entitlement"] * 100), int(t["maximum"] * 100),
                          int(t["group_cap_reduction"] * 100), int(t["overall_upper_bound"] * 100),
-                         int(t.get("charge", 0) * 100)))
+                         int(t.get("charge", 0) * 100), int(t.get("third_party", 0) * 100)))
     del kinds
     long_df = pl.DataFrame(long, schema={**LONG_SCHEMA, "superseded_by": pl.UInt32, "counts": pl.Boolean},
                            orient="row").sort("_row", "rule")
@@ -85,7 +85,8 @@ def evaluate_reference(plan: Plan, frame: pl.DataFrame, as_of: date | None = Non
                          orient="row").sort("_row", "doc_no", "cap_id")
     tot_df = pl.DataFrame(tots, schema={"_row": pl.Int64, "id": pl.Utf8, "entitlement_fen": pl.Int64,
                                         "maximum_fen": pl.Int64, "group_cap_reduction_fen": pl.Int64,
-                                        "overall_fen": pl.Int64, "charge_fen": pl.Int64},
+                                        "overall_fen": pl.Int64, "charge_fen": pl.Int64,
+                                        "third_party_fen": pl.Int64},
                           orient="row").sort("_row")
     st = pl.DataFrame([(i, *v) for i, v in stats.items()],
                       schema={"rule": pl.UInt32, "eligible": pl.Int64, "not_eligible": pl.Int64,
@@ -101,7 +102,7 @@ def canonical(res: BulkResult) -> dict[str, pl.DataFrame]:
     """The result tables in one column order and row order, for exact comparison between backends."""
     cols = {"long": ["_row", "rule", "amount_fen", "superseded_by", "counts"],
             "totals": ["_row", "id", "entitlement_fen", "maximum_fen", "group_cap_reduction_fen", "overall_fen",
-                       "charge_fen"],
+                       "charge_fen", "third_party_fen"],
             "group_caps": ["_row", "id", "cap_id", "doc_no", "limit_fen", "total_before_fen", "total_after_fen",
                            "binding"],
             "stats": ["rule", "eligible", "not_eligible", "undetermined", "amount_unknown"]}

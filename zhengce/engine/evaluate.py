@@ -232,13 +232,19 @@ class Evaluator:
 
 
 def _scale_down(covered: list[RuleResult], effective: dict[int, Decimal], total: Decimal, limit: Decimal) -> None:
-    """Pro-rata reduction of the covered results to sum exactly to ``limit`` (分; the last result takes the remainder)."""
-    remaining = limit
+    """Pro-rata reduction of the covered results to sum exactly to ``limit``.
+
+    Exact integer 分 arithmetic (the bulk backend does the same): part = round_half_up(e × limit / total);
+    the last result takes the remainder so the parts add up to the limit to the 分.
+    """
+    t, lim = int(total * 100), int(limit * 100)
+    remaining = lim
     for r in covered[:-1]:
-        part = quantize_yuan(effective[id(r)] * limit / total) if total else Decimal(0)
-        effective[id(r)] = part
+        e = int(effective[id(r)] * 100)
+        part = (2 * e * lim + t) // (2 * t) if t else 0
+        effective[id(r)] = Decimal(part) / 100
         remaining -= part
-    effective[id(covered[-1])] = remaining
+    effective[id(covered[-1])] = Decimal(remaining) / 100
 
 
 def _yuan(v: Decimal) -> str:
