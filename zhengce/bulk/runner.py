@@ -292,7 +292,6 @@ def summarize(plan: Plan, run_dir: Path, fmt: str) -> dict:
     """Totals by policy, district, department and funding level; status counts per rule; errors."""
     ent = _scan(run_dir, "entitlements", fmt)
     counted = ent.filter(pl.col("counts"))
-    yuan = lambda c: (pl.col(c).sum() / 100).round(2)  # noqa: E731 - display only (sums are exact 分)
 
     def by(col: str) -> list[dict]:
         if col not in ent.collect_schema().names():
@@ -304,7 +303,8 @@ def summarize(plan: Plan, run_dir: Path, fmt: str) -> dict:
         pl.col("eligible", "not_eligible", "undetermined", "amount_unknown").sum()).sort("rule_id").collect()
     totals = _scan(run_dir, "totals", fmt).select(
         pl.len().alias("entities_with_awards"), pl.col("entitlement_fen").sum(), pl.col("maximum_fen").sum(),
-        pl.col("group_cap_reduction_fen").sum(), pl.col("overall_fen").sum(), pl.col("charge_fen").sum()) \
+        pl.col("group_cap_reduction_fen").sum(), pl.col("overall_fen").sum(), pl.col("charge_fen").sum(),
+        pl.col("third_party_fen").sum()) \
         .collect().to_dicts()[0]
     errs = _scan(run_dir, "errors", fmt).collect()
     rows = _scan(run_dir, "stats", fmt).group_by("rule_id").agg(pl.col("rows").sum(), pl.col("bad_records").sum()) \
@@ -315,7 +315,6 @@ def summarize(plan: Plan, run_dir: Path, fmt: str) -> dict:
             .group_by("level").agg(pl.col("fen").sum().alias("amount_fen")).sort("level").collect().to_dicts()
     unfunded = counted.filter(pl.col("funding").is_null()).select(pl.col("amount_fen").sum()).collect().item() \
         if fmt == "parquet" else None
-    del yuan
     return {
         "as_of": plan.as_of.isoformat(),
         "entity_type": plan.entity_type,
