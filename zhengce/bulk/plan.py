@@ -185,8 +185,8 @@ class Plan:
         per-entity sums are exact int64 scatter-adds (numpy) instead of hash group-bys."""
         n = frame.height
         nrules = max([rp.index for rp in self.rules], default=0) + 1
-        p = long["__p"].to_numpy()
-        rule = long["rule"].to_numpy()
+        p = long["__p"].to_numpy().astype(np.int64)
+        rule = long["rule"].to_numpy().astype(np.int64)
         known = long["amount_fen"].is_not_null().to_numpy()
         amt = long["amount_fen"].fill_null(0).to_numpy()
         # stacking (就高不重复): per (entity, group) the highest amount wins
@@ -200,6 +200,7 @@ class Plan:
         for rp in self.rules:
             ncond[rp.index] = len(rp.cr.conditions)
         sup = np.full(len(long), -1, dtype=np.int64)
+        sup_row = np.full(len(long), -1, dtype=np.int64)  # the winner's row, for group caps across documents
         g = sg_code[rule] if len(long) else np.zeros(0, dtype=np.int64)
         idx = np.nonzero((g >= 0) & known)[0]
         if len(idx):
@@ -211,6 +212,7 @@ class Plan:
             winner = rs[start][seg]
             lose = winner != rs
             sup[order[lose]] = winner[lose]
+            sup_row[order[lose]] = order[start][seg][lose]
         benef = np.zeros(nrules, dtype=bool)
         for rp in self.rules:
             benef[rp.index] = rp.cr.rule.beneficiary is not None
@@ -234,7 +236,7 @@ class Plan:
         third_fen = np.zeros(n, dtype=np.int64)
         np.add.at(third_fen, p[third], amt[third])
         sums["third_party_fen"] = third_fen
-        reduction, gc_frames = self._group_caps(frame, long, p, rule, amt, sup, cnt, kind_of, nrules)
+        reduction, gc_frames = self._group_caps(frame, long, p, rule, amt, sup_row, cnt, kind_of, nrules)
         _tick("group caps")
         rows_np = frame["_row"].to_numpy()
         ids = frame["id"]
@@ -264,7 +266,7 @@ class Plan:
         _tick("totals")
         return long, tot, gcs
 
-    def _group_caps(self, frame, long, p, rule, amt, sup, cnt, kind_of, nrules):
+    def _group_caps(self, frame, long, p, rule, amt, sup_row, cnt, kind_of, nrules):
         """Group caps exactly as evaluate.Evaluator._apply_group_caps, vectorised over the chunk.
 
         Rows that count (not charges, not third-party) are covered by their document's caps; a stacking winner
@@ -284,66 +286,83 @@ class Plan:
             doc_of[rp.index] = doc_names.index(rp.cr.document.doc_no)
         paid = cnt & (kind_of[rule] != 3)
         # cross-document stacking: loser row → winner row (when the winner counts and sits in another document)
-        key = p.astype(np.int64) * nrules + rule.astype(np.int64)
-        srt = np.argsort(key, kind="stable")
-        losers = np.nonzero(sup >= 0)[0]
         win_row = np.full(len(long), -1, dtype=np.int64)
+        losers = np.nonzero(sup_row >= 0)[0]
         if len(losers):
-            want = p[losers].astype(np.int64) * nrules + sup[losers]
-            at = np.searchsorted(key[srt], want)
-            w = srt[np.minimum(at, len(srt) - 1)]
-            ok = (key[w] == want) & paid[w] & (doc_of[rule[w]] != doc_of[rule[losers]])
+            w = sup_row[losers]
+            ok = paid[w] & (doc_of[rule[w]] != doc_of[rule[losers]])
             win_row[losers[ok]] = w[ok]
         eff = np.where(paid, amt, 0).astype(np.int64)
-        rows_all = np.arange(len(long), dtype=np.int64)
+        # the paid rows of each document, once (a cap only looks at its own document's rows)
+        paid_rows = np.nonzero(paid)[0]
+        pd = doc_of[rule[paid_rows]]
+        srt_d = np.argsort(pd, kind="stable")
+        pd_sorted, pr_sorted = pd[srt_d], paid_rows[srt_d]
+        bounds = np.searchsorted(pd_sorted, np.arange(len(doc_names) + 1))
+        loser_rows = np.nonzero(win_row >= 0)[0]
         order = sorted(range(len(self.group_caps)), key=lambda k: (self.group_caps[k].whole_document, k))
         for k in order:
             gp = self.group_caps[k]
             in_cap = np.zeros(nrules, dtype=bool)
             in_cap[gp.rules] = True
-            own = np.nonzero(paid & in_cap[rule])[0]
-            via = np.nonzero((win_row >= 0) & in_cap[rule])[0]
-            # covered rows in the engine's order: own rows by rule; then each outside winner once, by its first loser
-            cov = pl.DataFrame({
-                "row": np.concatenate([rows_all[own], win_row[via]]),
-                "cls": np.concatenate([np.zeros(len(own), np.int8), np.ones(len(via), np.int8)]),
-                "ord": np.concatenate([rule[own].astype(np.int64), rule[via].astype(np.int64)]),
-            })
-            if cov.is_empty():
+            d = doc_names.index(gp.doc_no) if gp.doc_no in doc_names else None
+            own = pr_sorted[bounds[d]:bounds[d + 1]] if d is not None else np.zeros(0, dtype=np.int64)
+            if not gp.whole_document:
+                own = own[in_cap[rule[own]]]
+            via = loser_rows[in_cap[rule[loser_rows]]] if len(loser_rows) else loser_rows
+            if len(via):  # each outside winner once, ordered by its first (lowest-index) loser
+                vo = np.lexsort((rule[via], win_row[via]))
+                wr, lr = win_row[via][vo], rule[via][vo]
+                first = np.ones(len(wr), dtype=bool)
+                first[1:] = wr[1:] != wr[:-1]
+                via_rows, via_ord = wr[first], lr[first].astype(np.int64)
+            else:
+                via_rows = via_ord = np.zeros(0, dtype=np.int64)
+            rows = np.concatenate([own.astype(np.int64), via_rows])
+            if not len(rows):
                 continue
-            cov = cov.sort(["row", "cls", "ord"]).unique("row", keep="first", maintain_order=True)
-            r_np = cov["row"].to_numpy()
-            cov = cov.with_columns(ent=pl.Series(p[r_np].astype(np.int64)), e=pl.Series(eff[r_np])) \
-                .sort(["ent", "cls", "ord"])
-            ents = cov.group_by("ent", maintain_order=True).agg(pl.col("e").sum().alias("total"))
-            pos = ents["ent"].to_numpy()
+            ent = p[rows].astype(np.int64)
+            total = _exact_sum_by(ent, eff[rows], n)
+            pos = np.nonzero(np.bincount(ent, minlength=n))[0]
             need = A.fields_of(gp.node)
             sub = frame.select([c for c in frame.columns if c in need or c.startswith("__set_")
                                 or c in ("__p", "id", "_row")])[pos]
             if gp.limit is not None:
-                lim = sub.select(gp.limit.alias("limit_fen"))["limit_fen"]
+                lim = sub.select(gp.limit.alias("limit_fen"))["limit_fen"].cast(pl.Int64)
             else:
-                lim = self._fallback_group_cap(sub, gp)["limit_fen"]
-            ents = ents.with_columns(limit=lim.cast(pl.Int64)).with_columns(
-                binding=pl.col("limit").is_not_null() & (pl.col("total") > pl.col("limit")))
-            bind = ents.filter("binding")
-            if bind.height:
-                c = cov.join(bind.select("ent", "total", "limit"), on="ent", how="inner", maintain_order="left")
-                c = c.with_columns(last=pl.col("row").last().over("ent") == pl.col("row"))
-                c = c.with_columns(part=((2 * pl.col("e").cast(pl.Int128) * pl.col("limit").cast(pl.Int128)
-                                          + pl.col("total").cast(pl.Int128))
-                                         // (2 * pl.col("total").cast(pl.Int128))).cast(pl.Int64))
-                c = c.with_columns(
-                    part=pl.when("last").then(pl.col("limit") - pl.col("part").filter(~pl.col("last")).sum().over("ent")
-                                              .fill_null(0))
-                    .otherwise("part"))
-                eff[c["row"].to_numpy()] = c["part"].to_numpy()
-                np.add.at(reduction, bind["ent"].to_numpy(), (bind["total"] - bind["limit"]).to_numpy())
-            g = ents.select(
-                pl.col("ent").cast(pl.UInt32).alias("__p"), pl.col("limit").alias("limit_fen"),
-                pl.col("total").alias("total_before_fen"),
-                pl.when("binding").then(pl.col("limit")).otherwise(pl.col("total")).alias("total_after_fen"),
-                "binding")
+                lim = self._fallback_group_cap(sub, gp)["limit_fen"].cast(pl.Int64)
+            lim_known = lim.is_not_null().to_numpy()
+            lim_np = lim.fill_null(0).to_numpy()
+            tot_pos = total[pos]
+            binding = lim_known & (tot_pos > lim_np)
+            if binding.any():
+                # pro rata over the covered rows of binding entities, in the engine's order:
+                # own rows by rule, then outside winners by first loser; the last row takes the remainder
+                limit_of = np.zeros(n, dtype=np.int64)
+                limit_of[pos[binding]] = lim_np[binding]
+                isbind = np.zeros(n, dtype=bool)
+                isbind[pos[binding]] = True
+                sel = isbind[ent]
+                cls = np.concatenate([np.zeros(len(own), np.int8), np.ones(len(via_rows), np.int8)])[sel]
+                ordk = np.concatenate([rule[own].astype(np.int64), via_ord])[sel]
+                r_b, e_b = rows[sel], ent[sel]
+                srt = np.lexsort((ordk, cls, e_b))
+                r_b, e_b = r_b[srt], e_b[srt]
+                last = np.ones(len(r_b), dtype=bool)
+                last[:-1] = e_b[:-1] != e_b[1:]
+                part = pl.DataFrame({"e": eff[r_b], "l": limit_of[e_b], "t": total[e_b]}).select(
+                    ((2 * pl.col("e").cast(pl.Int128) * pl.col("l").cast(pl.Int128) + pl.col("t").cast(pl.Int128))
+                     // (2 * pl.col("t").cast(pl.Int128))).cast(pl.Int64).alias("part"))["part"].to_numpy().copy()
+                others = np.zeros(n, dtype=np.int64)
+                np.add.at(others, e_b[~last], part[~last])
+                part[last] = limit_of[e_b[last]] - others[e_b[last]]
+                eff[r_b] = part
+                reduction[pos[binding]] += tot_pos[binding] - lim_np[binding]
+            after = np.where(binding, lim_np, tot_pos)
+            g = pl.DataFrame({"__p": pl.Series(pos, dtype=pl.UInt32), "limit_fen": lim,
+                              "total_before_fen": pl.Series(tot_pos, dtype=pl.Int64),
+                              "total_after_fen": pl.Series(after, dtype=pl.Int64),
+                              "binding": pl.Series(binding, dtype=pl.Boolean)})
             gc_frames.append(g.with_columns(cap_id=pl.lit(gp.id), doc_no=pl.lit(gp.doc_no)))
         return reduction, gc_frames
 
@@ -391,6 +410,16 @@ class Plan:
             v = fn(env)
             rows.append((row, int(quantize_yuan(max(v, Decimal(0))) * 100) if isinstance(v, Decimal) else None))
         return pl.DataFrame(rows, schema={"__p": pl.UInt32, "limit_fen": pl.Int64}, orient="row")
+
+
+def _exact_sum_by(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Exact int64 sums of ``values`` per key in [0, n): bincount (fast) when every partial sum is an exact
+    float64 integer (all values ≥ 0 and their grand total < 2**53 分), else np.add.at (exact, slower)."""
+    if len(values) and values.min() >= 0 and int(values.sum()) < 2**53:
+        return np.rint(np.bincount(keys, weights=values.astype(np.float64), minlength=n)).astype(np.int64)
+    out = np.zeros(n, dtype=np.int64)
+    np.add.at(out, keys, values)
+    return out
 
 
 def _all(es: list[pl.Expr]) -> pl.Expr:
