@@ -221,7 +221,7 @@ class Evaluator:
             if binding:
                 _scale_down(covered, effective, total, limit)
             for r in covered:
-                r.group_caps.append(gc.id)
+                r.group_caps.append(f"{doc.doc_no}#{gc.id}")
             out.append(GroupCapResult(gc.id, doc.doc_no, gc.label, limit, total, limit if binding else total, binding,
                                       [r.rule.rule.id for r in covered], gc.interpretation))
         for lst in paid.values():

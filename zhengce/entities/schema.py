@@ -126,7 +126,9 @@ class EntitySchema:
         """
         out = []
         for name, value in fields.items():
-            vocab = self.vocabulary.get((entity_type, name))
+            # `titles` and `titles_new` (held / first obtained this year) share one vocabulary
+            base = name[:-4] if name.endswith("_new") else name
+            vocab = self.vocabulary.get((entity_type, base), set()) | self.vocabulary.get((entity_type, base + "_new"), set())
             if not vocab or value is None:
                 continue
             values = value if isinstance(value, tuple) else (value,)
