@@ -66,18 +66,42 @@ def worker(args) -> dict:
     as_of = date.fromisoformat(args.as_of)
     w = args.worker
     if w in ("vector", "vector-subset"):
+        # streamed like `zhengce batch`: read → validate → evaluate one chunk (--chunk-compute rows) at a time,
+        # keeping only the results; compute = the evaluate passes (results identical to one pass: see
+        # tests/bulk/test_equivalence.py::test_chunked_equals_whole)
+        import gc
+
+        import pyarrow.parquet as pq
+
+        from zhengce.bulk.register import normalize
+        from zhengce.bulk.runner import needed_columns
+
         pack = _pack(args, w == "vector-subset")
-        t0 = time.perf_counter()
-        frame = _typed(args, pack)
-        t_read = time.perf_counter() - t0
         plan = compile_plan(pack, "enterprise", as_of)
-        plan.evaluate(frame.head(1000))  # warm-up (thread pool, allocator)
-        t0 = time.perf_counter()
-        res = plan.evaluate(frame)
-        dt = time.perf_counter() - t0
-        total = res.long.filter("counts")["amount_fen"].sum()
-        return {"rows": frame.height, "seconds": dt, "read_seconds": t_read, "rules": len(plan.rules),
-                "results": res.long.height, "total_fen": int(total or 0)}
+        cols = needed_columns(pack, "enterprise", args.register)
+        pf = pq.ParquetFile(args.register)
+        t_read = dt = 0.0
+        rows = results = 0
+        total = 0
+        off = 0
+        for batch in pf.iter_batches(batch_size=args.chunk_compute, columns=cols):
+            t0 = time.perf_counter()
+            frame = normalize(pl.from_arrow(batch), pack.schema, "enterprise", row_offset=off).frame
+            del batch
+            t_read += time.perf_counter() - t0
+            if not off:
+                plan.evaluate(frame.head(1000))  # warm-up (thread pool, allocator)
+            t0 = time.perf_counter()
+            res = plan.evaluate(frame)
+            dt += time.perf_counter() - t0
+            rows += frame.height
+            off += frame.height
+            results += res.long.height
+            total += int(res.long.filter("counts")["amount_fen"].sum() or 0)
+            del frame, res
+            gc.collect()
+        return {"rows": rows, "seconds": dt, "read_seconds": t_read, "rules": len(plan.rules),
+                "results": results, "total_fen": total}
     if w == "per-entity":
         from zhengce.bulk.reference import evaluate_reference
 
@@ -219,7 +243,8 @@ def hand_written(c, t) -> int:
 
 def run(worker_name: str, args, register: str, extra: list[str] | None = None) -> dict:
     cmd = [sys.executable, __file__, "--worker", worker_name, "--register", register, "--as-of", args.as_of,
-           "--sample", str(args.sample), "--chunk", str(args.chunk), "--out", args.out]
+           "--sample", str(args.sample), "--chunk", str(args.chunk),
+           "--chunk-compute", str(args.chunk_compute), "--out", args.out]
     if args.policies:
         cmd += ["--policies", args.policies]
     p = subprocess.run(cmd + (extra or []), capture_output=True, text=True)
@@ -236,7 +261,8 @@ def main() -> None:
     ap.add_argument("--as-of", default="2023-09-01")
     ap.add_argument("--policies", default=None)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--chunk", type=int, default=1_000_000)
+    ap.add_argument("--chunk", type=int, default=1_000_000, help="zhengce batch --chunk-size for --e2e")
+    ap.add_argument("--chunk-compute", type=int, default=250_000, help="rows per pass of the 1M compute")
     ap.add_argument("--cache", default="/tmp/zhengce-bench")
     ap.add_argument("--out", default="/tmp/zhengce-bench/runs")
     ap.add_argument("--worker")

@@ -180,62 +180,90 @@ class Plan:
         long, totals, gcs = self._per_entity(frame, long)
         return BulkResult(long, totals, gcs, stats, n)
 
+    def evaluate_chunked(self, frame: pl.DataFrame, chunk_rows: int = 250_000) -> BulkResult:
+        """``evaluate`` over slices of ``chunk_rows`` rows, combined: identical results (entities never span
+        rows), lower peak memory (per-rule flags, masks and numpy temporaries live for one slice only)."""
+        if frame.height <= chunk_rows:
+            return self.evaluate(frame)
+        return combine_results([(off, self.evaluate(frame.slice(off, chunk_rows)))
+                                for off in range(0, frame.height, chunk_rows)])
+
     def _per_entity(self, frame: pl.DataFrame, long: pl.DataFrame):
         """Stacking, group caps and totals per entity. Rows are addressed by position ``__p`` in the chunk, so
         per-entity sums are exact int64 scatter-adds (numpy) instead of hash group-bys."""
         n = frame.height
         nrules = max([rp.index for rp in self.rules], default=0) + 1
-        p = long["__p"].to_numpy().astype(np.int64)
-        rule = long["rule"].to_numpy().astype(np.int64)
+        m = len(long)
+        p = long["__p"].to_numpy()  # uint32 positions (zero-copy)
+        rule = long["rule"].to_numpy()
         known = long["amount_fen"].is_not_null().to_numpy()
         amt = long["amount_fen"].fill_null(0).to_numpy()
-        # stacking (就高不重复): per (entity, group) the highest amount wins
-        sg_names = sorted({rp.cr.rule.stacking_group for rp in self.rules if rp.cr.rule.stacking_group})
-        sg_code = np.full(nrules, -1, dtype=np.int64)
+        # rows of each rule, as contiguous slices (the long frame is built rule by rule; sort if not)
+        if m and not bool(np.all(rule[1:] >= rule[:-1])):
+            srt = np.argsort(rule.astype(np.int16 if nrules < 2**15 else np.int64), kind="stable")
+            long = long[srt]
+            p, rule, known, amt = p[srt], rule[srt], known[srt], amt[srt]
+        bounds = np.searchsorted(rule, np.arange(nrules + 1))
+        # stacking (就高不重复): per (entity, group) the highest amount wins; equal amounts: the more specific rule
+        # (more conditions), then pack order — as evaluate._apply_stacking. One pass per group over its rules'
+        # rows in pack order (each rule has at most one row per entity), keeping the current winner's row.
+        groups: dict[str, list[RulePlan]] = {}
         for rp in self.rules:
             if rp.cr.rule.stacking_group:
-                sg_code[rp.index] = sg_names.index(rp.cr.rule.stacking_group)
-        # equal amounts: the more specific rule (more conditions) wins, then pack order — as evaluate._apply_stacking
+                groups.setdefault(rp.cr.rule.stacking_group, []).append(rp)
         ncond = np.zeros(nrules, dtype=np.int64)
         for rp in self.rules:
             ncond[rp.index] = len(rp.cr.conditions)
-        sup = np.full(len(long), -1, dtype=np.int64)
-        sup_row = np.full(len(long), -1, dtype=np.int64)  # the winner's row, for group caps across documents
-        g = sg_code[rule] if len(long) else np.zeros(0, dtype=np.int64)
-        idx = np.nonzero((g >= 0) & known)[0]
-        if len(idx):
-            order = idx[np.lexsort((rule[idx], -ncond[rule[idx]], -amt[idx], g[idx], p[idx]))]
-            ps, gs, rs = p[order], g[order], rule[order]
-            start = np.ones(len(order), dtype=bool)
-            start[1:] = (ps[1:] != ps[:-1]) | (gs[1:] != gs[:-1])
-            seg = np.cumsum(start) - 1
-            winner = rs[start][seg]
-            lose = winner != rs
-            sup[order[lose]] = winner[lose]
-            sup_row[order[lose]] = order[start][seg][lose]
+        sup = np.full(m, -1, dtype=np.int32)  # rule index of the winner that supersedes the row
+        sup_row = np.full(m, -1, dtype=np.int64)  # the winner's row, for group caps across documents
+        best = np.empty(n, dtype=np.int64)
+        for _name, rps in sorted(groups.items()):
+            members = []
+            best.fill(-1)
+            for rp in sorted(rps, key=lambda r: r.index):
+                lo, hi = bounds[rp.index], bounds[rp.index + 1]
+                if lo == hi:
+                    continue
+                idx = lo + np.flatnonzero(known[lo:hi])
+                if not len(idx):
+                    continue
+                members.append(idx)
+                pp = p[idx]
+                cur = best[pp]
+                has = cur >= 0
+                ca = amt[np.where(has, cur, 0)]
+                na = amt[idx]
+                win = ~has | (na > ca) | ((na == ca) & (ncond[rp.index] > ncond[rule[np.where(has, cur, 0)]]))
+                best[pp[win]] = idx[win]
+            if len(members) < 2:  # a single rule with rows: every row wins
+                continue
+            for idx in members:
+                w = best[p[idx]]
+                lose = w != idx
+                if lose.any():
+                    li = idx[lose]
+                    sup_row[li] = w[lose]
+                    sup[li] = rule[w[lose]]
         benef = np.zeros(nrules, dtype=bool)
         for rp in self.rules:
             benef[rp.index] = rp.cr.rule.beneficiary is not None
-        third = known & (sup < 0) & benef[rule]
-        cnt = known & (sup < 0) & ~benef[rule]
-        long = long.with_columns(pl.Series("superseded_by", np.where(sup < 0, 0, sup), dtype=pl.UInt32)
-                                 .scatter(np.nonzero(sup < 0)[0], None) if len(long) else
-                                 pl.Series("superseded_by", [], dtype=pl.UInt32),
+        win_or_free = known & (sup < 0)
+        third = win_or_free & benef[rule]
+        cnt = win_or_free & ~benef[rule]
+        long = long.with_columns(pl.Series("superseded_by", sup, dtype=pl.Int32).cast(pl.UInt32, strict=False),
                                  pl.Series("counts", cnt, dtype=pl.Boolean))
         _tick("stacking")
-        camt = np.where(cnt, amt, 0).astype(np.int64)
         kind_of = np.zeros(nrules, dtype=np.int8)
         for rp in self.rules:
             kind_of[rp.index] = {"entitlement": 1, "maximum": 2, "charge": 3}.get(rp.cr.rule.kind, 0)
-        k = kind_of[rule]
+        # per-kind sums by rule slices (kind is per rule): exact int64 scatter sums by entity position
         sums = {}
         for code, name in ((1, "entitlement_fen"), (2, "maximum_fen"), (3, "charge_fen")):
-            a = np.zeros(n, dtype=np.int64)
-            np.add.at(a, p, np.where(k == code, camt, 0))
-            sums[name] = a
-        third_fen = np.zeros(n, dtype=np.int64)
-        np.add.at(third_fen, p[third], amt[third])
-        sums["third_party_fen"] = third_fen
+            sel = np.zeros(m, dtype=bool)
+            for r in np.flatnonzero(kind_of == code):
+                sel[bounds[r]:bounds[r + 1]] = cnt[bounds[r]:bounds[r + 1]]
+            sums[name] = _exact_sum_by(p[sel], amt[sel], n)
+        sums["third_party_fen"] = _exact_sum_by(p[third], amt[third], n)
         reduction, gc_frames = self._group_caps(frame, long, p, rule, amt, sup_row, cnt, kind_of, nrules)
         _tick("group caps")
         rows_np = frame["_row"].to_numpy()
@@ -292,11 +320,11 @@ class Plan:
             w = sup_row[losers]
             ok = paid[w] & (doc_of[rule[w]] != doc_of[rule[losers]])
             win_row[losers[ok]] = w[ok]
-        eff = np.where(paid, amt, 0).astype(np.int64)
+        eff = np.where(paid, amt, 0)
         # the paid rows of each document, once (a cap only looks at its own document's rows)
         paid_rows = np.nonzero(paid)[0]
         pd = doc_of[rule[paid_rows]]
-        srt_d = np.argsort(pd, kind="stable")
+        srt_d = np.argsort(pd.astype(np.int16) if len(doc_names) < 2**15 else pd, kind="stable")  # radix
         pd_sorted, pr_sorted = pd[srt_d], paid_rows[srt_d]
         bounds = np.searchsorted(pd_sorted, np.arange(len(doc_names) + 1))
         loser_rows = np.nonzero(win_row >= 0)[0]
@@ -323,13 +351,15 @@ class Plan:
                 continue
             ent = p[rows].astype(np.int64)
             total = _exact_sum_by(ent, eff[rows], n)
-            pos = np.nonzero(np.bincount(ent, minlength=n))[0]
-            need = A.fields_of(gp.node)
-            sub = frame.select([c for c in frame.columns if c in need or c.startswith("__set_")
-                                or c in ("__p", "id", "_row")])[pos]
-            if gp.limit is not None:
-                lim = sub.select(gp.limit.alias("limit_fen"))["limit_fen"].cast(pl.Int64)
+            has = np.zeros(n, dtype=bool)
+            has[ent] = True
+            pos = np.flatnonzero(has)
+            if gp.limit is not None:  # the limit over the whole chunk (cheap), then the covered entities
+                lim = frame.select(gp.limit.alias("limit_fen"))["limit_fen"].cast(pl.Int64).gather(pos)
             else:
+                need = A.fields_of(gp.node)
+                sub = frame.select([c for c in frame.columns if c in need or c.startswith("__set_")
+                                    or c in ("__p", "id", "_row")])[pos]
                 lim = self._fallback_group_cap(sub, gp)["limit_fen"].cast(pl.Int64)
             lim_known = lim.is_not_null().to_numpy()
             lim_np = lim.fill_null(0).to_numpy()
@@ -353,8 +383,7 @@ class Plan:
                 part = pl.DataFrame({"e": eff[r_b], "l": limit_of[e_b], "t": total[e_b]}).select(
                     ((2 * pl.col("e").cast(pl.Int128) * pl.col("l").cast(pl.Int128) + pl.col("t").cast(pl.Int128))
                      // (2 * pl.col("t").cast(pl.Int128))).cast(pl.Int64).alias("part"))["part"].to_numpy().copy()
-                others = np.zeros(n, dtype=np.int64)
-                np.add.at(others, e_b[~last], part[~last])
+                others = _exact_sum_by(e_b[~last], part[~last], n)
                 part[last] = limit_of[e_b[last]] - others[e_b[last]]
                 eff[r_b] = part
                 reduction[pos[binding]] += tot_pos[binding] - lim_np[binding]
@@ -412,10 +441,26 @@ class Plan:
         return pl.DataFrame(rows, schema={"__p": pl.UInt32, "limit_fen": pl.Int64}, orient="row")
 
 
+def combine_results(parts: list[tuple[int, BulkResult]]) -> BulkResult:
+    """One result from chunk results ((row offset of the chunk, result), in order). Entities never span chunks
+    (one row per entity), so stacking, group caps and totals per chunk are the whole-frame ones; ``__p`` is
+    shifted by the chunk's offset and the per-rule counts are summed."""
+    if not parts:
+        raise ValueError("no chunk results")
+    long = pl.concat([r.long.with_columns((pl.col("__p").cast(pl.Int64) + off).cast(pl.UInt32).alias("__p"))
+                      for off, r in parts], how="vertical")
+    stats = pl.concat([r.stats for _, r in parts]).group_by("rule", maintain_order=True).agg(
+        pl.col("eligible", "not_eligible", "undetermined", "amount_unknown").sum()).sort("rule")
+    return BulkResult(long, pl.concat([r.totals for _, r in parts]), pl.concat([r.group_caps for _, r in parts]),
+                      stats, sum(r.rows for _, r in parts))
+
+
 def _exact_sum_by(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Exact int64 sums of ``values`` per key in [0, n): bincount (fast) when every partial sum is an exact
     float64 integer (all values ≥ 0 and their grand total < 2**53 分), else np.add.at (exact, slower)."""
-    if len(values) and values.min() >= 0 and int(values.sum()) < 2**53:
+    if not len(values):
+        return np.zeros(n, dtype=np.int64)
+    if values.min() >= 0 and float(values.sum(dtype=np.float64)) < 2**52:  # margin for the float sum's rounding
         return np.rint(np.bincount(keys, weights=values.astype(np.float64), minlength=n)).astype(np.int64)
     out = np.zeros(n, dtype=np.int64)
     np.add.at(out, keys, values)

@@ -108,9 +108,37 @@ def _empty_to_null(col: pl.Expr, dtype) -> pl.Expr:
     return col
 
 
+def _fast_numeric(col: pl.Expr, dtype: pl.DataType, ftype: str) -> tuple[pl.Expr, pl.Expr] | None:
+    """Typed Parquet/SQL numbers: (Int64 value, Boolean bad) without Int128 or reason strings — the value is
+    exact for every row that is not bad, and ``bad`` holds exactly where the generic path gives a reason."""
+    scale = SCALES[ftype]
+    bound = MAX_ABS[ftype] * 10**scale
+    if bound >= 2**63:
+        return None
+    if dtype in (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32):
+        c = col.cast(pl.Int64)
+        m = MAX_ABS[ftype]  # |c * 10**scale| > bound  ⇔  |c| > MAX_ABS
+        return c * (10**scale), (c > m) | (c < -m)
+    if isinstance(dtype, pl.Decimal) and (dtype.precision or 38) <= 18:
+        phys = col.to_physical().cast(pl.Int64)  # precision <= 18: always fits
+        ds = dtype.scale or 0
+        if ds <= scale:
+            f = 10 ** (scale - ds)
+            lim = bound // f  # |phys * f| > bound  ⇔  |phys| > bound // f (integers)
+            return phys * f, (phys > lim) | (phys < -lim)
+        f = 10 ** (ds - scale)
+        q = phys // f
+        return q, ((phys % f) != 0) | (q > bound) | (q < -bound)
+    return None
+
+
 def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_offset: int = 0,
-              id_column: str = "id", keep: tuple[str, ...] = ()) -> Normalized:
-    """Validate and type one chunk of a register. ``row_offset``: rows before this chunk in the source."""
+              id_column: str = "id", keep: tuple[str, ...] = (), _fast: bool = True) -> Normalized:
+    """Validate and type one chunk of a register. ``row_offset``: rows before this chunk in the source.
+
+    One pass computes the typed values and one Boolean "bad" flag per record; the error reasons (strings) are
+    computed afterwards on the bad records only. ``_fast=False``: derive every flag from the reason
+    expressions (the reference the tests compare the typed fast paths with)."""
     specs = schema.fields[entity_type]
     n = raw.height
     if "_row" in raw.columns:
@@ -119,8 +147,9 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
         rows = pl.int_range(row_offset + 1, row_offset + n + 1, eager=True, dtype=pl.Int64)
     if id_column in raw.columns:
         ids = raw[id_column].cast(pl.Utf8)
-        ids = pl.select(pl.when(ids.is_null() | (ids == "")).then(pl.format("{}-{}", pl.lit(entity_type), rows))
-                        .otherwise(ids)).to_series()
+        if ids.null_count() or (ids == "").any():
+            ids = pl.select(pl.when(ids.is_null() | (ids == "")).then(pl.format("{}-{}", pl.lit(entity_type), rows))
+                            .otherwise(ids)).to_series()
     else:
         ids = pl.select(pl.format("{}-{}", pl.lit(entity_type), rows)).to_series()
     base = raw.with_columns(_row=rows, id=ids.alias("id"))
@@ -131,6 +160,7 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
     if pre:
         base = base.with_columns(pre)
     exprs: list[pl.Expr] = []
+    flags: list[pl.Expr] = []
     reasons: list[tuple[str, pl.Expr]] = []
     used = {"_row", "id", id_column}
     for name in raw.columns:
@@ -141,6 +171,7 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
         dtype = raw.schema[name]
         col = _empty_to_null(pl.col(name), dtype) if spec.type != "text" else pl.col(name)
         t = spec.type
+        bad = None  # Boolean: the record is bad because of this field (None: never)
         if t in NUMERIC_TYPES:
             parts = pl.col(f"__g_{name}") if f"__g_{name}" in base.columns else None
             val, reason = _numeric(col, dtype, t, parts)
@@ -148,7 +179,12 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
             reason = pl.when(col.is_null()).then(None).when(reason.is_not_null()).then(reason) \
                 .when(val.is_null() | (val.abs() > bound)).then(pl.lit(f"数值超出精确计算范围（绝对值≤{MAX_ABS[t]:.0e}）")) \
                 .otherwise(None)
-            expr = pl.when(reason.is_null()).then(val).otherwise(None).cast(pl.Int64)
+            fast = _fast_numeric(col, dtype, t) if _fast else None
+            if fast is not None:
+                expr, bad = fast
+            else:
+                # good rows: reason is null, so the value is val itself (|val| <= bound fits Int64)
+                expr, bad = val.cast(pl.Int64, strict=False), reason.is_not_null()
         elif t == "bool":
             if dtype == pl.Boolean:
                 expr, reason = col, pl.lit(None, dtype=pl.Utf8)
@@ -156,8 +192,8 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
                 s = col.cast(pl.Utf8).str.strip_chars().str.to_lowercase()
                 expr = pl.when(s.is_in(list(_TRUE))).then(True).when(s.is_in(list(_FALSE))).then(False) \
                     .otherwise(None)
-                reason = pl.when(col.is_not_null() & expr.is_null()).then(
-                    pl.lit("需要 true/false（或 是/否）")).otherwise(None)
+                bad = col.is_not_null() & expr.is_null()
+                reason = pl.when(bad).then(pl.lit("需要 true/false（或 是/否）")).otherwise(None)
         elif t == "date":
             if dtype == pl.Date:
                 expr, reason = col, pl.lit(None, dtype=pl.Utf8)
@@ -167,16 +203,16 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
                 s = col.cast(pl.Utf8).str.strip_chars()
                 expr = s.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
                 expr = pl.when(s.str.contains(r"^\d{4}-\d{2}-\d{2}$")).then(expr).otherwise(None)
-                reason = pl.when(col.is_not_null() & expr.is_null()).then(
-                    pl.lit("需要日期，格式如 2023-02-25")).otherwise(None)
+                bad = col.is_not_null() & expr.is_null()
+                reason = pl.when(bad).then(pl.lit("需要日期，格式如 2023-02-25")).otherwise(None)
         elif t == "text":
             expr, reason = col.cast(pl.Utf8), pl.lit(None, dtype=pl.Utf8)
         elif t == "enum":
             s = col.cast(pl.Utf8).str.strip_chars()
             expr = s
             if spec.values:
-                reason = pl.when(s.is_not_null() & ~s.is_in(spec.values)).then(
-                    pl.format("{} 不是允许的取值之一", s)).otherwise(None)
+                bad = s.is_not_null() & ~s.is_in(spec.values)
+                reason = pl.when(bad).then(pl.format("{} 不是允许的取值之一", s)).otherwise(None)
             else:
                 reason = pl.lit(None, dtype=pl.Utf8)
         elif t == "set":
@@ -188,43 +224,46 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
             lst = lst.list.eval(pl.element().filter(pl.element() != "")).list.unique(maintain_order=True)
             expr = lst
             if spec.values:
-                bad = lst.list.eval(pl.element().filter(~pl.element().is_in(spec.values))).list.len() > 0
-                reason = pl.when(col.is_not_null() & bad).then(pl.lit(f"含不允许的取值（允许：{spec.values}）")) \
-                    .otherwise(None)
+                bad = col.is_not_null() & (
+                    lst.list.eval(pl.element().filter(~pl.element().is_in(spec.values))).list.len() > 0)
+                reason = pl.when(bad).then(pl.lit(f"含不允许的取值（允许：{spec.values}）")).otherwise(None)
             else:
                 reason = pl.lit(None, dtype=pl.Utf8)
         else:  # pragma: no cover
             continue
+        if not _fast and bad is not None:
+            bad = reason.is_not_null()
         exprs.append(expr.alias(name))
-        reasons.append((name, reason.alias(f"__err_{name}")))
+        if bad is not None:
+            flags.append(bad.fill_null(False))
+            reasons.append((name, reason.alias(f"__err_{name}")))
     keep_cols = [c for c in keep if c in raw.columns and c not in used]
-    typed = base.select(["_row", "id", *exprs, *[pl.col(c).cast(pl.Utf8) for c in keep_cols],
-                         *[r for _, r in reasons]])
-    # absent fields: all unknown
-    err_cols = [f"__err_{name}" for name, _ in reasons]
-    if err_cols:
-        bad_any = pl.any_horizontal([pl.col(c).is_not_null() for c in err_cols])
-        bad = typed.filter(bad_any)
-    else:
-        bad = typed.head(0)
-    if bad.height:
+    bad_any = pl.any_horizontal(flags).fill_null(False).alias("__bad") if flags else pl.lit(False).alias("__bad")
+    typed = base.lazy().select(["_row", "id", *exprs, *[pl.col(c).cast(pl.Utf8) for c in keep_cols], bad_any]) \
+        .collect()
+    nbad = typed["__bad"].sum()
+    if nbad:
+        # reasons (strings) only for the bad records
+        bad_base = base.filter(typed["__bad"])
+        bad = bad_base.select("_row", "id", *[r for _, r in reasons])
         parts = []
         for name, _ in reasons:
             c = f"__err_{name}"
-            sel = bad.filter(pl.col(c).is_not_null()).select("_row", "id")
+            sel = bad.filter(pl.col(c).is_not_null())
             if sel.height == 0:
                 continue
-            vals = base.join(sel.select("_row"), on="_row", how="semi").select(
+            vals = bad_base.join(sel.select("_row"), on="_row", how="semi").select(
                 "_row", pl.col(name).cast(pl.Utf8).alias("value"))
-            r = bad.filter(pl.col(c).is_not_null()).select("_row", "id", pl.lit(name).alias("field"),
-                                                           pl.col(c).alias("reason"))
+            r = sel.select("_row", "id", pl.lit(name).alias("field"), pl.col(c).alias("reason"))
             parts.append(r.join(vals, on="_row", how="left").select(list(ERROR_SCHEMA)))
         errors = pl.concat(parts).sort("_row", "field") if parts else pl.DataFrame(schema=ERROR_SCHEMA)
-        good = typed.filter(~bad_any)
+        if errors["_row"].n_unique() != nbad:  # every bad flag must come with a reason (and vice versa)
+            raise AssertionError("normalize: bad-record flags and error reasons disagree")
+        good = typed.filter(~pl.col("__bad"))
     else:
         errors = pl.DataFrame(schema=ERROR_SCHEMA)
         good = typed
-    good = good.drop(err_cols)
+    good = good.drop("__bad")
     ignored = [c for c in raw.columns if c not in used and c not in keep_cols and c not in ("_row", id_column)]
     return Normalized(good, errors, ignored)
 

@@ -165,11 +165,15 @@ def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, r
         out = out.with_columns(e.alias("funding"))
     else:
         out = out.with_columns(pl.lit(None, dtype=fdt).alias("funding"))
+    # (_row, rule_id) order via integer keys: the rank of each rule's id (a string sort of millions of rows is slow)
+    order = sorted(rt["rule_id"].to_list())
+    rank = pl.col("rule").replace_strict(rt["rule"], [order.index(x) for x in rt["rule_id"]], return_dtype=pl.UInt32)
+    out = out.sort(pl.col("_row"), rank)
     return out.select(
         pl.lit(run_id).alias("run_id"), "_row", pl.col("id").alias("entity_id"), *kept, "rule_id", "title", "doc_no",
         "article", "lines", "kind", pl.lit("eligible").alias("status"), "amount_fen", "counts",
         "stacking_group", "superseded_by_rule", "funding", "department", "delivery", "citation",
-    ).sort("_row", "rule_id")
+    )
 
 
 def _write(df: pl.DataFrame, path: Path, fmt: str) -> None:
@@ -242,6 +246,23 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
     rep = RunReport(run_dir)
     cols = needed_columns(pack, cfg.entity_type, cfg.source, cfg.keep, cfg.id_column) \
         if not cfg.table and Path(cfg.source).suffix == ".parquet" else None
+    # pipeline: the next chunk is read and validated in a thread while this one is computed, and finished parts
+    # are written in another thread (polars and the Parquet codecs release the GIL); at most one chunk waits on
+    # each side, so memory stays bounded at ~3 chunks.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def prepare(off: int, load: Callable[[], pl.DataFrame]):
+        raw = load()
+        return normalize(raw, pack.schema, cfg.entity_type, row_offset=off, id_column=cfg.id_column, keep=cfg.keep)
+
+    def write(k: int, tables: dict[str, pl.DataFrame]) -> None:
+        if cfg.db:
+            _write_db(cfg.db, cfg.run_id, k, tables)
+        # stats last: its presence (with the others) marks the chunk done
+        for t in TABLES:
+            _write(tables[t], _part(run_dir, t, k, cfg.fmt), cfg.fmt)
+
+    todo = []
     for k, off, load in iter_chunks(cfg, cols):
         rep.chunks_total += 1
         if all(_part(run_dir, t, k, cfg.fmt).exists() for t in TABLES):
@@ -249,28 +270,35 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
             if progress:
                 progress(k, -1)
             continue
-        raw = load()
-        nz = normalize(raw, pack.schema, cfg.entity_type, row_offset=off, id_column=cfg.id_column, keep=cfg.keep)
-        del raw
-        res = plan.evaluate(nz.frame)
-        ent = entitlement_table(plan, res.long, nz.frame, cfg.run_id, cfg.keep)
-        stats = res.stats.join(plan.rule_table().select("rule", "rule_id", "doc_no"), on="rule").select(
-            "rule_id", "doc_no", "eligible", "not_eligible", "undetermined", "amount_unknown",
-            pl.lit(nz.frame.height).alias("rows"), pl.lit(nz.errors["_row"].n_unique()).alias("bad_records"))
-        kept = [c for c in cfg.keep if c in nz.frame.columns]
-        totals = res.totals.join(nz.frame.select("_row", *kept), on="_row", how="left") \
-            .rename({"id": "entity_id"}).sort("_row")
-        tables = {"entitlements": ent, "totals": totals, "group_caps": res.group_caps.rename({"id": "entity_id"}),
-                  "errors": nz.errors, "stats": stats}
-        if cfg.db:
-            _write_db(cfg.db, cfg.run_id, k, tables)
-        # stats last: its presence (with the others) marks the chunk done
-        for t in TABLES:
-            _write(tables[t], _part(run_dir, t, k, cfg.fmt), cfg.fmt)
-        rep.rows += raw_rows(nz)
-        if progress:
-            progress(k, raw_rows(nz))
-        del nz, res, ent, tables
+        todo.append((k, off, load))
+    with ThreadPoolExecutor(1, thread_name_prefix="zhengce-read") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix="zhengce-write") as writer:
+        nxt = reader.submit(prepare, todo[0][1], todo[0][2]) if todo else None
+        pending = None
+        for i, (k, _off, _load) in enumerate(todo):
+            nz = nxt.result()
+            nxt = reader.submit(prepare, todo[i + 1][1], todo[i + 1][2]) if i + 1 < len(todo) else None
+            res = plan.evaluate(nz.frame)
+            ent = entitlement_table(plan, res.long, nz.frame, cfg.run_id, cfg.keep)
+            stats = res.stats.join(plan.rule_table().select("rule", "rule_id", "doc_no"), on="rule").select(
+                "rule_id", "doc_no", "eligible", "not_eligible", "undetermined", "amount_unknown",
+                pl.lit(nz.frame.height).alias("rows"), pl.lit(nz.errors["_row"].n_unique()).alias("bad_records"))
+            kept = [c for c in cfg.keep if c in nz.frame.columns]
+            totals = res.totals.join(nz.frame.select("_row", *kept), on="_row", how="left") \
+                .rename({"id": "entity_id"}).sort("_row")
+            tables = {"entitlements": ent, "totals": totals,
+                      "group_caps": res.group_caps.rename({"id": "entity_id"}), "errors": nz.errors, "stats": stats}
+            nrows = raw_rows(nz)
+            del nz, res, ent
+            if pending is not None:
+                pending.result()  # one write in flight at most (and its errors surface here)
+            pending = writer.submit(write, k, tables)
+            del tables
+            rep.rows += nrows
+            if progress:
+                progress(k, nrows)
+        if pending is not None:
+            pending.result()
     rep.summary = summarize(plan, run_dir, cfg.fmt)
     (run_dir / "summary.json").write_text(json.dumps(rep.summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return rep
