@@ -239,8 +239,7 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
             reasons.append((name, reason.alias(f"__err_{name}")))
     keep_cols = [c for c in keep if c in raw.columns and c not in used]
     bad_any = pl.any_horizontal(flags).fill_null(False).alias("__bad") if flags else pl.lit(False).alias("__bad")
-    typed = base.lazy().select(["_row", "id", *exprs, *[pl.col(c).cast(pl.Utf8) for c in keep_cols], bad_any]) \
-        .collect()
+    typed = base.select(["_row", "id", *exprs, *[pl.col(c).cast(pl.Utf8) for c in keep_cols], bad_any])
     nbad = typed["__bad"].sum()
     if nbad:
         # reasons (strings) only for the bad records

@@ -139,41 +139,67 @@ def iter_chunks(cfg: RunConfig, columns: list[str] | None = None) -> Iterator[tu
 # ------------------------------------------------------------------------------------------ output
 def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, run_id: str,
                       keep: tuple[str, ...]) -> pl.DataFrame:
-    """The long output: entity × rule × amount × kind × citation (+ stacking, funding split)."""
+    """The long output: entity × rule × amount × kind × citation (+ stacking, funding split), ordered by
+    (_row, rule_id). Rule metadata is gathered by rule index (no joins); the funding split is computed on each
+    funded rule's own rows only."""
+    import numpy as np
+
     rt = plan.rule_table()
-    ids = rt.select(pl.col("rule").alias("superseded_by"), pl.col("rule_id").alias("superseded_by_rule"))
-    res_long = res_long.with_columns(frame["id"].gather(res_long["__p"]).alias("id"))
-    out = res_long.join(rt.drop("funding"), on="rule", how="left").join(ids, on="superseded_by", how="left")
-    kept = [c for c in keep if c in frame.columns]
-    if kept:
-        out = out.with_columns([frame[c].gather(out["__p"]) for c in kept])
-    # funding split per rule (exact: shares rounded half up to 分, the last share takes the rest)
-    fund_exprs = []
-    for rp in plan.rules:
-        if rp.cr.rule.funding:
-            parts = funding_parts(pl.col("amount_fen"), rp.cr.rule.funding)
-            st = pl.concat_list([pl.struct(pl.lit(k).alias("level"), e.alias("fen")) for k, e in parts])
-            fund_exprs.append((rp.index, st))
     fdt = pl.List(pl.Struct({"level": pl.Utf8, "fen": pl.Int64}))
-    if fund_exprs:
-        e = pl.lit(None, dtype=fdt)
-        chain = None
-        for idx, st in fund_exprs:
-            cond = (pl.col("rule") == idx) & pl.col("amount_fen").is_not_null()
-            chain = pl.when(cond).then(st) if chain is None else chain.when(cond).then(st)
-        e = chain.otherwise(pl.lit(None, dtype=fdt))
-        out = out.with_columns(e.alias("funding"))
-    else:
-        out = out.with_columns(pl.lit(None, dtype=fdt).alias("funding"))
+    nrules = (max(rt["rule"].to_list()) + 1) if rt.height else 1
+    # funding split per rule (exact: shares rounded half up to 分, the last share takes the rest)
+    funded = {rp.index: rp.cr.rule.funding for rp in plan.rules if rp.cr.rule.funding}
+    lg = res_long.select("__p", "_row", "rule", "amount_fen", "superseded_by", "counts")
+    if lg.height and not lg["rule"].is_sorted():
+        lg = lg.sort("rule", maintain_order=True)
+    rule_np = lg["rule"].to_numpy()
+    bounds = np.searchsorted(rule_np, np.arange(nrules + 1))
+    pieces, last = [], 0
+    for r in sorted(funded):
+        lo, hi = int(bounds[r]), int(bounds[r + 1])
+        if lo == hi:
+            continue
+        if lo > last:
+            pieces.append(pl.Series("funding", [None] * 0, dtype=fdt).extend_constant(None, lo - last))
+        parts = funding_parts(pl.col("amount_fen"), funded[r])
+        st = pl.concat_list([pl.struct(pl.lit(k).alias("level"), e.alias("fen")) for k, e in parts])
+        pieces.append(lg.slice(lo, hi - lo).select(
+            pl.when(pl.col("amount_fen").is_not_null()).then(st).otherwise(pl.lit(None, dtype=fdt))
+            .cast(fdt).alias("funding"))["funding"])
+        last = hi
+    if lg.height > last:
+        pieces.append(pl.Series("funding", [None] * 0, dtype=fdt).extend_constant(None, lg.height - last))
+    funding = pl.concat(pieces) if pieces else pl.Series("funding", [], dtype=fdt)
     # (_row, rule_id) order via integer keys: the rank of each rule's id (a string sort of millions of rows is slow)
     order = sorted(rt["rule_id"].to_list())
-    rank = pl.col("rule").replace_strict(rt["rule"], [order.index(x) for x in rt["rule_id"]], return_dtype=pl.UInt32)
-    out = out.sort(pl.col("_row"), rank)
-    return out.select(
-        pl.lit(run_id).alias("run_id"), "_row", pl.col("id").alias("entity_id"), *kept, "rule_id", "title", "doc_no",
-        "article", "lines", "kind", pl.lit("eligible").alias("status"), "amount_fen", "counts",
-        "stacking_group", "superseded_by_rule", "funding", "department", "delivery", "citation",
-    )
+    rank = np.zeros(nrules, dtype=np.uint32)
+    at = np.full(nrules, 0, dtype=np.int64)  # rule index → row of rule_table
+    for i, (r, rid) in enumerate(zip(rt["rule"].to_list(), rt["rule_id"].to_list(), strict=True)):
+        rank[r] = order.index(rid)
+        at[r] = i
+    # one Int64 sort key (_row · R + rank): a single-column sort is much cheaper than a two-column one
+    lg = lg.with_columns(funding).sort(pl.col("_row") * len(order) + pl.Series(rank[rule_np].astype(np.int64)))
+    pp = lg["__p"]
+    meta_idx = pl.Series(at[lg["rule"].to_numpy()], dtype=pl.Int64)
+    sup = lg["superseded_by"]
+    sup_idx = pl.Series(at[sup.fill_null(0).to_numpy()], dtype=pl.Int64).scatter(
+        sup.is_null().arg_true(), None) if sup.null_count() else pl.Series(at[sup.to_numpy()], dtype=pl.Int64)
+    kept = [c for c in keep if c in frame.columns]
+    cols = {
+        "run_id": pl.repeat(run_id, lg.height, eager=True, dtype=pl.Utf8),
+        "_row": lg["_row"],
+        "entity_id": frame["id"].gather(pp),
+        **{c: frame[c].gather(pp) for c in kept},
+        **{c: rt[c].gather(meta_idx) for c in ("rule_id", "title", "doc_no", "article", "lines", "kind")},
+        "status": pl.repeat("eligible", lg.height, eager=True, dtype=pl.Utf8),
+        "amount_fen": lg["amount_fen"],
+        "counts": lg["counts"],
+        "stacking_group": rt["stacking_group"].gather(meta_idx),
+        "superseded_by_rule": rt["rule_id"].gather(sup_idx),
+        "funding": lg["funding"],
+        **{c: rt[c].gather(meta_idx) for c in ("department", "delivery", "citation")},
+    }
+    return pl.DataFrame([v.alias(k) for k, v in cols.items()])
 
 
 def _write(df: pl.DataFrame, path: Path, fmt: str) -> None:
