@@ -262,7 +262,8 @@ def main() -> None:
     ap.add_argument("--policies", default=None)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--chunk", type=int, default=1_000_000, help="zhengce batch --chunk-size for --e2e")
-    ap.add_argument("--chunk-compute", type=int, default=250_000, help="rows per pass of the 1M compute")
+    ap.add_argument("--chunk-compute", type=int, default=125_000,
+                    help="rows per pass of the 1M compute (125k: peak RSS < 1 GB; 250k: ~10%% faster, ~1.2 GB)")
     ap.add_argument("--cache", default="/tmp/zhengce-bench")
     ap.add_argument("--out", default="/tmp/zhengce-bench/runs")
     ap.add_argument("--worker")
