@@ -155,7 +155,8 @@ class Plan:
             amt = rp.amount if rp.amount is not None else pl.lit(None, dtype=pl.Int64)
             parts.append(q.select("__p", pl.lit(rp.index, dtype=pl.UInt32).alias("rule"),
                                   amt.cast(pl.Int64).alias("amount_fen")))
-        long = pl.concat(parts, how="vertical").collect() if parts else \
+        # collect_all: the per-rule queries are planned and run together (cheaper than one big concat plan)
+        long = pl.concat(pl.collect_all(parts), how="vertical") if parts else \
             pl.DataFrame(schema={"__p": pl.UInt32, "rule": pl.UInt32, "amount_fen": pl.Int64})
         del lf
         _tick("amounts")
