@@ -36,7 +36,14 @@ def test_typed_fast_paths_match_reference_flags(bulk_pack):
                           Decimal("-1000.000001"), Decimal("0")], dtype=pl.Decimal(18, 7)),
         intf: pl.Series([ib, ib + 1, -ib, -ib - 1, None, 0, 5, -(2**63), 2**63 - 1, 1, 2, 3], dtype=pl.Int64),
     })
-    for df in (raw, raw.with_columns(pl.col(intf).cast(pl.Int32, strict=False))):
+    enum = next(n for n, s in specs.items() if s.type == "enum" and s.values)
+    ok = specs[enum].values[0]
+    raw = raw.with_columns(pl.Series(enum, [ok, "不存在的取值", None, ok, ok, ok, ok, ok, ok, ok, ok, ok]))
+    variants = (raw, raw.with_columns(pl.col(intf).cast(pl.Int32, strict=False)),
+                raw.with_columns(pl.col(enum).replace({"不存在的取值": ok})),  # all valid: no enum flag at all
+                raw.with_columns(pl.col(enum).replace({ok: f" {ok} "})),  # needs stripping: the generic path
+                raw.with_columns(pl.col(enum).replace({"不存在的取值": "  "})))  # blank → unknown
+    for df in variants:
         fast = normalize(df, bulk_pack.schema, "enterprise")
         slow = normalize(df, bulk_pack.schema, "enterprise", _fast=False)
         assert _frame_equal(fast.frame, slow.frame)
