@@ -21,6 +21,7 @@ from decimal import Decimal
 import polars as pl
 
 from zhengce.expr import ast as A
+from zhengce.expr.interp import COMPARATORS
 
 I64_MAX = 2**63 - 1
 I128_MAX = 2**127 - 1
@@ -217,14 +218,7 @@ def cmp_exprs(a: Num | Rat, b: Num | Rat) -> tuple[pl.Expr, pl.Expr]:
     return _cast(left, bound), _cast(right, bound)
 
 
-_CMP = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
+_CMP = COMPARATORS
 
 
 def floor_(x: Num | Rat) -> Num:

@@ -61,15 +61,19 @@ def _num(v: object, what: str) -> Decimal:
     raise ExpressionError(f"{what} needs a number, got {type(v).__name__} {v!r}")
 
 
+#: the comparison operators as functions — shared by every backend (polars columns overload them too)
+COMPARATORS: dict[str, Callable[[object, object], object]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
 def _cmp(op: str) -> Callable[[object, object], bool]:
-    return {
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
-        "==": lambda a, b: a == b,
-        "!=": lambda a, b: a != b,
-    }[op]
+    return COMPARATORS[op]
 
 
 def compile_expr(node: A.Node, params: ParamLookup | None = None) -> Fn:
