@@ -109,7 +109,7 @@ def _print_report(rep, show_all: bool) -> None:
             if c.binding:
                 notes.append(f"受上限：{c.label}")
         if r.group_caps:
-            notes.append("计入总额上限：" + "、".join(r.group_caps))
+            notes.append("计入以下文件的总额上限：" + "、".join(dict.fromkeys(g.split("#")[0] for g in r.group_caps)))
         title = r.title + ("\n[dim]" + "；".join(notes) + "[/]" if notes else "")
         t.add_row(r.rule_id, title, amount, KIND_LABEL[r.kind], f"{r.doc_no} {r.article}（L{r.lines[0]}-{r.lines[1]}）")
     console.print(t)
