@@ -55,7 +55,6 @@ class Evaluator:
                 self._cond_fields[(cr.id, cid)] = tuple(sorted(A.fields_of(node)))
         self._gc_fns = [(doc, gc, compile_expr(node, pack.params)) for doc, gc, node in pack.group_caps]
         self._unit_cache: dict[str, str | None] = {}
-        self._meta: dict[str, tuple] = {}
 
     def _unit_of_any(self, name: str) -> str | None:
         if name not in self._unit_cache:

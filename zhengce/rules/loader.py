@@ -293,7 +293,7 @@ def _compile_rule(path: Path, doc: Document, rule: Rule, pack: Pack) -> Compiled
         node = _parse(path, rule.id, f"caps[{i}].expr", cap.expr)
         _check_fields(path, rule.id, f"caps[{i}].expr", node, et, pack.schema, pack.params)
         caps.append((cap.label, node))
-    nodes = [n for _, _, n in conds] + caps_nodes(caps) + ([amount] if amount is not None else [])
+    nodes = [n for _, _, n in conds] + [n for _, n in caps] + ([amount] if amount is not None else [])
     flds = set().union(*(A.fields_of(n) for n in nodes)) if nodes else set()
     prm = set().union(*(A.params_of(n) for n in nodes)) if nodes else set()
     cr = CompiledRule(rule=rule, document=doc, file=str(path), conditions=conds, amount=amount, caps=caps,
@@ -303,6 +303,3 @@ def _compile_rule(path: Path, doc: Document, rule: Rule, pack: Pack) -> Compiled
     cr.cap_fns = [compile_expr(n, pack.params) for _, n in caps]
     return cr
 
-
-def caps_nodes(caps):
-    return [n for _, n in caps]
