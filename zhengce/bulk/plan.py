@@ -204,7 +204,7 @@ class Plan:
             srt = np.argsort(rule.astype(np.int16 if nrules < 2**15 else np.int64), kind="stable")
             long = long[srt]
             p, rule, known, amt = p[srt], rule[srt], known[srt], amt[srt]
-        bounds = np.searchsorted(rule, np.arange(nrules + 1))
+        bounds = np.searchsorted(rule, np.arange(nrules + 1, dtype=rule.dtype))  # same dtype: no 4M-row cast
         # stacking (就高不重复): per (entity, group) the highest amount wins; equal amounts: the more specific rule
         # (more conditions), then pack order — as evaluate._apply_stacking. One pass per group over its rules'
         # rows in pack order (each rule has at most one row per entity), keeping the current winner's row.
@@ -257,14 +257,15 @@ class Plan:
         kind_of = np.zeros(nrules, dtype=np.int8)
         for rp in self.rules:
             kind_of[rp.index] = {"entitlement": 1, "maximum": 2, "charge": 3}.get(rp.cr.rule.kind, 0)
-        # per-kind sums by rule slices (kind is per rule): exact int64 scatter sums by entity position
-        sums = {}
-        for code, name in ((1, "entitlement_fen"), (2, "maximum_fen"), (3, "charge_fen")):
-            sel = np.zeros(m, dtype=bool)
-            for r in np.flatnonzero(kind_of == code):
-                sel[bounds[r]:bounds[r + 1]] = cnt[bounds[r]:bounds[r + 1]]
-            sums[name] = _exact_sum_by(p[sel], amt[sel], n)
-        sums["third_party_fen"] = _exact_sum_by(p[third], amt[third], n)
+        # the four sums per entity in one exact scatter-add over (entity, column) keys: entitlement, maximum,
+        # charge (counted rows, by the rule's kind) and third-party money (beneficiary rules)
+        col_of = np.array([-1, 0, 1, 2], dtype=np.int8)[kind_of]  # per rule; eligibility rules have no amount
+        code = np.where(third, np.int8(3), np.where(cnt, col_of[rule], np.int8(-1)))
+        sel = np.flatnonzero(code >= 0)
+        s4 = _exact_sum_by(p[sel].astype(np.int64) * 4 + code[sel], amt[sel], 4 * n).reshape(n, 4)
+        del code, sel
+        sums = {name: s4[:, j] for j, name in enumerate(("entitlement_fen", "maximum_fen", "charge_fen",
+                                                         "third_party_fen"))}
         reduction, gc_frames = self._group_caps(frame, long, p, rule, amt, sup_row, cnt, kind_of, nrules)
         _tick("group caps")
         rows_np = frame["_row"].to_numpy()
@@ -314,21 +315,20 @@ class Plan:
         for rp in self.rules:
             doc_of[rp.index] = doc_names.index(rp.cr.document.doc_no)
         paid = cnt & (kind_of[rule] != 3)
-        # cross-document stacking: loser row → winner row (when the winner counts and sits in another document)
-        win_row = np.full(len(long), -1, dtype=np.int64)
-        losers = np.nonzero(sup_row >= 0)[0]
-        if len(losers):
-            w = sup_row[losers]
-            ok = paid[w] & (doc_of[rule[w]] != doc_of[rule[losers]])
-            win_row[losers[ok]] = w[ok]
-        eff = np.where(paid, amt, 0)
+        # cross-document stacking: loser row → winner row (when the winner counts and sits in another document);
+        # kept as two parallel arrays over the (few) losers, not as chunk-sized arrays
+        losers = np.flatnonzero(sup_row >= 0)
+        w = sup_row[losers]
+        ok = paid[w] & (doc_of[rule[w]] != doc_of[rule[losers]])
+        loser_rows, loser_win = losers[ok], w[ok]
+        eff = amt.copy()  # covered rows are always paid rows; binding caps rewrite their entries
         # the paid rows of each document, once (a cap only looks at its own document's rows)
-        paid_rows = np.nonzero(paid)[0]
-        pd = doc_of[rule[paid_rows]]
-        srt_d = np.argsort(pd.astype(np.int16) if len(doc_names) < 2**15 else pd, kind="stable")  # radix
+        paid_rows = np.flatnonzero(paid)
+        pd = doc_of[rule[paid_rows]].astype(np.int16 if len(doc_names) < 2**15 else np.int64)
+        srt_d = np.argsort(pd, kind="stable")  # radix
         pd_sorted, pr_sorted = pd[srt_d], paid_rows[srt_d]
-        bounds = np.searchsorted(pd_sorted, np.arange(len(doc_names) + 1))
-        loser_rows = np.nonzero(win_row >= 0)[0]
+        del pd, srt_d, paid_rows
+        bounds = np.searchsorted(pd_sorted, np.arange(len(doc_names) + 1, dtype=pd_sorted.dtype))
         order = sorted(range(len(self.group_caps)), key=lambda k: (self.group_caps[k].whole_document, k))
         for k in order:
             gp = self.group_caps[k]
@@ -338,10 +338,11 @@ class Plan:
             own = pr_sorted[bounds[d]:bounds[d + 1]] if d is not None else np.zeros(0, dtype=np.int64)
             if not gp.whole_document:
                 own = own[in_cap[rule[own]]]
-            via = loser_rows[in_cap[rule[loser_rows]]] if len(loser_rows) else loser_rows
+            sel_v = in_cap[rule[loser_rows]]
+            via, via_win = loser_rows[sel_v], loser_win[sel_v]
             if len(via):  # each outside winner once, ordered by its first (lowest-index) loser
-                vo = np.lexsort((rule[via], win_row[via]))
-                wr, lr = win_row[via][vo], rule[via][vo]
+                vo = np.lexsort((rule[via], via_win))
+                wr, lr = via_win[vo], rule[via][vo]
                 first = np.ones(len(wr), dtype=bool)
                 first[1:] = wr[1:] != wr[:-1]
                 via_rows, via_ord = wr[first], lr[first].astype(np.int64)
@@ -355,8 +356,10 @@ class Plan:
             has = np.zeros(n, dtype=bool)
             has[ent] = True
             pos = np.flatnonzero(has)
-            if gp.limit is not None:  # the limit over the whole chunk (cheap), then the covered entities
-                lim = frame.select(gp.limit.alias("limit_fen"))["limit_fen"].cast(pl.Int64).gather(pos)
+            if gp.limit is not None:  # the limit on the covered entities' rows only
+                need = A.fields_of(gp.node) | {c for c in frame.columns if c.startswith("__set_")} | {"__p"}
+                lim = frame.select(pl.col([c for c in frame.columns if c in need]).gather(pos)) \
+                    .select(gp.limit.cast(pl.Int64).alias("limit_fen"))["limit_fen"]
             else:
                 need = A.fields_of(gp.node)
                 sub = frame.select([c for c in frame.columns if c in need or c.startswith("__set_")
