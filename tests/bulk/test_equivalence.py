@@ -148,3 +148,21 @@ def test_group_caps_in_order_pro_rata_and_across_documents(bulk_pack):
         plan, got = _check(bulk_pack, raw, d)
         if d.year == 2023:
             assert got.group_caps.filter(pl.col("binding")).height >= 4
+
+
+def test_wide_amounts_agree_with_the_per_entity_evaluator(bulk_pack):
+    """Plan.amounts (one column per rule, before stacking and group caps) holds exactly the per-entity
+    evaluator's eligible amounts: same rows, same 分, null wherever the rule is not eligible or unknown."""
+    raw = pl.from_arrow(synth_chunk(bulk_pack, 2000, seed=21))
+    nz = normalize(raw, bulk_pack.schema, "enterprise")
+    for d in (date(2023, 9, 1), date(2025, 3, 1)):
+        plan = compile_plan(bulk_pack, "enterprise", d)
+        wide = plan.amounts(nz.frame)
+        assert wide.height == nz.frame.height
+        got = wide.unpivot(index="_row", variable_name="rule_id", value_name="amount_fen") \
+            .drop_nulls("amount_fen").sort("_row", "rule_id")
+        ids = pl.DataFrame({"rule": [rp.index for rp in plan.rules], "rule_id": [rp.id for rp in plan.rules]},
+                           schema={"rule": pl.UInt32, "rule_id": pl.Utf8})
+        ref = evaluate_reference(plan, nz.frame).long.drop_nulls("amount_fen").join(ids, on="rule") \
+            .select("_row", "rule_id", "amount_fen").sort("_row", "rule_id")
+        assert got.height > 500 and got.equals(ref)

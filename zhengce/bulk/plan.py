@@ -25,16 +25,21 @@ import numpy as np
 import polars as pl
 
 from zhengce.bulk.compiler import (
+    I64_MAX,
     Compiler,
     Context,
     Num,
     Rat,
     Unsupported,
+    _cast,
     _select,
+    align,
     cmp_exprs,
+    lit_int,
     mul,
     num_from_decimal,
     set_mask_columns,
+    with_aligned,
 )
 from zhengce.bulk.compiler import round_half_up as _rhu
 from zhengce.bulk.compiler import to_fen as _to_fen
@@ -130,14 +135,10 @@ class Plan:
     # ------------------------------------------------------------------------------------------------
     def evaluate(self, frame: pl.DataFrame) -> BulkResult:
         """Evaluate a typed chunk (see zhengce.bulk.register). Rows must have unique ``_row``."""
-        from zhengce.bulk.register import ensure_fields
-
         _tick("")
-        frame = ensure_fields(frame, self.pack.schema, self.entity_type, self.fields)
-        frame = set_mask_columns(frame, self.set_literals)
+        frame = self._prepare(frame)
         fast = [rp for rp in self.rules if not rp.fallback]
         n = frame.height
-        frame = frame.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__p"))
         _tick("masks")
         # 1. conditions once per rule: the Kleene AND of the conditions *is* the status
         #    (true → eligible, false → some condition fails, null → undetermined)
@@ -180,6 +181,30 @@ class Plan:
         _tick("stats")
         long, totals, gcs = self._per_entity(frame, long)
         return BulkResult(long, totals, gcs, stats, n)
+
+    def _prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The columns the plan reads (missing fields as unknown), set masks and the row position ``__p``,
+        all chunked alike (see compiler.with_aligned)."""
+        from zhengce.bulk.register import ensure_fields
+
+        frame = ensure_fields(frame, self.pack.schema, self.entity_type, self.fields)
+        frame = frame.select("_row", "id", *sorted(c for c in self.fields if c in frame.columns and c != "id"))
+        if len({tuple(frame.get_column(c).chunk_lengths()) for c in frame.columns}) > 1:
+            frame = frame.rechunk()
+        frame = set_mask_columns(frame, self.set_literals)
+        return with_aligned(frame, [pl.Series("__p", np.arange(frame.height, dtype=np.uint32))])
+
+    def amounts(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Wide per-rule amounts: one Int64 分 column per rule with an amount, named by rule id — the amount
+        after caps where the rule's conditions hold, null where they fail or are unknown (or the amount needs
+        missing data). Each rule on its own: no stacking, no group caps (``evaluate`` does those). One parallel
+        select; the shape OpenFisca and a spreadsheet model give, for dashboards and rule-by-rule comparison."""
+        if self.fallback_rules:
+            raise Unsupported(f"{len(self.fallback_rules)} rule(s) need the per-entity fallback; use evaluate()")
+        frame = self._prepare(frame)
+        cols = [(pl.when(_all(rp.conds)).then(rp.amount) if rp.conds else rp.amount).cast(pl.Int64).alias(rp.id)
+                for rp in self.rules if rp.amount is not None]
+        return frame.select(pl.col("_row"), *cols)
 
     def evaluate_chunked(self, frame: pl.DataFrame, chunk_rows: int = 250_000) -> BulkResult:
         """``evaluate`` over slices of ``chunk_rows`` rows, combined: identical results (entities never span
@@ -486,25 +511,49 @@ def _any(es: list[pl.Expr]) -> pl.Expr:
 
 
 def _amount_expr(comp: Compiler, cr: CompiledRule) -> pl.Expr | None:
+    """max(amount, 0), then each cap (an unknown limit is skipped), then 分 half up. Integer amounts use
+    ``clip`` — one pass, nulls kept, a null bound ignored, which is exactly the engine's rule — and literal
+    amounts and caps are folded here rather than evaluated per row."""
     if cr.amount is None:
         return None
     amt: Num | Rat = comp.number(cr.amount)
     zero = num_from_decimal(Decimal(0))
-    a, z = cmp_exprs(amt, zero)
-    amt = _select([((a < z), zero)], amt)  # max(amount, 0), unknown stays unknown
+    if isinstance(amt, Num) and amt.const is not None:
+        amt = _const(max(amt.const, 0), amt.scale)
+    elif isinstance(amt, Num):
+        amt = Num(amt.expr.clip(lower_bound=0), amt.scale, amt.bound)
+    else:
+        a, z = cmp_exprs(amt, zero)
+        amt = _select([((a < z), zero)], amt)  # max(amount, 0), unknown stays unknown
     nonneg = True  # the amount is known to be >= 0 (true until a cap that might be negative applies)
     for _label, node in cr.caps:
         lim = comp.number(node)
-        lo, am = cmp_exprs(lim, amt)
-        capped = _select([(lo.is_not_null() & (lo < am), lim)], amt)
         const_ok = isinstance(lim, Num) and lim.const is not None and lim.const >= 0
-        if nonneg and const_ok and isinstance(capped, Num):
+        if isinstance(amt, Num) and isinstance(lim, Num):
+            a, li = align(amt, lim)
+            if a.const is not None and li.const is not None:
+                capped = _const(min(a.const, li.const), a.scale)
+            else:
+                bound = max(a.bound, li.bound)
+                capped = Num(_cast(a, bound).clip(upper_bound=_cast(li, bound)), a.scale, bound)
+        else:
+            lo, am = cmp_exprs(lim, amt)
+            capped = _select([(lo.is_not_null() & (lo < am), lim)], amt)
+        if nonneg and const_ok and isinstance(capped, Num) and capped.const is None:
             # amount >= 0 here, so min(amount, c) lies in [0, c]: a tighter bound keeps Int64 分 possible
             c = lim.const * 10 ** (capped.scale - lim.scale)
             capped = Num(capped.expr, capped.scale, min(capped.bound, c))
         amt = capped
         nonneg = nonneg and const_ok
+    if nonneg and isinstance(amt, Num) and amt.const is None and amt.scale > 2:
+        f = 10 ** (amt.scale - 2)  # half up on a value known to be >= 0: one branch
+        amt = Num((amt.expr + f // 2) // f, 2, amt.bound // f + 1)
     return _to_fen(amt)
+
+
+def _const(v: int, scale: int) -> Num:
+    n = lit_int(v) if v >= 0 else Num(pl.lit(v, dtype=pl.Int64 if -v <= I64_MAX else pl.Int128), 0, -v, v)
+    return Num(n.expr, scale, abs(v), v)
 
 
 def compile_plan(pack: Pack, entity_type: str, as_of: date, *, force_fallback: bool = False) -> Plan:
