@@ -104,3 +104,23 @@ def test_run_writes_rule_table_and_summary_by_strings(bulk_pack, tmp_path):
     by_policy = rep.summary["by_policy"]
     assert by_policy and all(isinstance(r["doc_no"], str) for r in by_policy)
     assert [(r["doc_no"], r["kind"]) for r in by_policy] == sorted((r["doc_no"], r["kind"]) for r in by_policy)
+
+
+def test_summary_from_rollups_equals_a_scan_of_the_results(bulk_pack, tmp_path):
+    """The summary is built from per-chunk rollups; it must equal the sums over the written entitlement and
+    totals parts (3 chunks, Parquet and CSV)."""
+    t = pl.from_arrow(synth_chunk(bulk_pack, 1500, seed=8))
+    t.write_parquet(tmp_path / "r.parquet")
+    for fmt in ("parquet", "csv"):
+        rep = run_batch(bulk_pack, RunConfig(source=str(tmp_path / "r.parquet"), out=tmp_path / "runs",
+                                             run_id=fmt, as_of=date(2023, 9, 1), chunk_size=500, fmt=fmt))
+        read = pl.read_parquet if fmt == "parquet" else (lambda p: pl.read_csv(p, infer_schema_length=None))
+        ent = read(rep.run_dir / "entitlements" / f"*.{fmt}").with_columns(pl.col("doc_no", "kind").cast(pl.Utf8))
+        counted = ent.filter(pl.col("counts"))
+        want = counted.group_by("doc_no", "kind").agg(pl.len().alias("awards"), pl.col("amount_fen").sum()) \
+            .sort("doc_no", "kind").to_dicts()
+        assert rep.summary["by_policy"] == want
+        tot = read(rep.run_dir / "totals" / f"*.{fmt}")
+        assert rep.summary["totals"]["entities_with_awards"] == tot.height
+        assert rep.summary["totals"]["overall_fen"] == tot["overall_fen"].sum()
+        assert sum(r["amount_fen"] for r in rep.summary["by_funding"]) == counted["amount_fen"].sum()

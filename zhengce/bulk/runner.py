@@ -7,6 +7,7 @@ Layout of a run directory ``<out>/<run_id>/``::
     totals/part-00000.parquet
     group_caps/part-00000.parquet
     errors/part-00000.parquet     # bad records: _row, id, field, value, reason
+    rollup/part-00000.parquet     # the chunk's sums by policy, district, department, funding level; totals
     stats/part-00000.parquet      # per rule: eligible / not_eligible / undetermined / amount_unknown
     summary.json
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -32,7 +34,7 @@ from zhengce.bulk.plan import Plan, compile_plan, funding_parts
 from zhengce.bulk.register import normalize
 from zhengce.rules.loader import Pack
 
-TABLES = ("entitlements", "totals", "group_caps", "errors", "stats")
+TABLES = ("entitlements", "totals", "group_caps", "errors", "rollup", "stats")  # stats last: marks a chunk done
 
 
 @dataclass
@@ -48,6 +50,7 @@ class RunConfig:
     db: str | None = None  # also write results to this database URL
     keep: tuple[str, ...] = ("name", "district", "industry")
     id_column: str = "id"
+    prefetch: bool = True  # read+validate the next chunk while this one is computed
 
 
 @dataclass
@@ -57,6 +60,7 @@ class RunReport:
     chunks_skipped: int = 0
     rows: int = 0
     summary: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)  # seconds per stage, summed over chunks (stages overlap)
 
 
 def pack_fingerprint(pack: Pack) -> str:
@@ -300,22 +304,33 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
     rep = RunReport(run_dir)
     cols = needed_columns(pack, cfg.entity_type, cfg.source, cfg.keep, cfg.id_column) \
         if not cfg.table and Path(cfg.source).suffix == ".parquet" else None
-    # pipeline: finished parts are written in a thread while the next chunk is read and computed (polars and the
-    # Parquet codecs release the GIL); one write in flight at most, so memory stays bounded at ~2 chunks.
-    # (Prefetching the next chunk's read+validate in another thread too gained nothing on 2 cores and held a
-    # third chunk: 4 GB at 1M-row chunks.)
+    # pipeline of three stages on their own threads (polars, numpy and the Parquet codecs release the GIL):
+    # read+validate chunk k+1 ‖ evaluate chunk k ‖ write chunk k-1. At most one chunk is prefetched and one
+    # write is in flight, so memory stays bounded at ~3 chunks (see docs/bulk.md for chunk size vs memory).
     from concurrent.futures import ThreadPoolExecutor
 
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, t0: float) -> None:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
+
     def prepare(off: int, load: Callable[[], pl.DataFrame]):
+        t0 = time.perf_counter()
         raw = load()
-        return normalize(raw, pack.schema, cfg.entity_type, row_offset=off, id_column=cfg.id_column, keep=cfg.keep)
+        timed("read", t0)
+        t0 = time.perf_counter()
+        nz = normalize(raw, pack.schema, cfg.entity_type, row_offset=off, id_column=cfg.id_column, keep=cfg.keep)
+        timed("validate", t0)
+        return nz
 
     def write(k: int, tables: dict[str, pl.DataFrame]) -> None:
+        t0 = time.perf_counter()
         if cfg.db:
             _write_db(cfg.db, cfg.run_id, k, tables)
         # stats last: its presence (with the others) marks the chunk done
         for t in TABLES:
             _write(tables[t], _part(run_dir, t, k, cfg.fmt), cfg.fmt)
+        timed("write", t0)
 
     meta = rule_columns(plan)
     rules = plan.rule_table()
@@ -331,11 +346,20 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
                 progress(k, -1)
             continue
         todo.append((k, off, load))
-    with ThreadPoolExecutor(1, thread_name_prefix="zhengce-write") as writer:
+    with ThreadPoolExecutor(1, thread_name_prefix="zhengce-write") as writer, \
+            ThreadPoolExecutor(1, thread_name_prefix="zhengce-read") as reader:
         pending = None
-        for k, off, load in todo:
-            nz = prepare(off, load)
+        nxt = reader.submit(prepare, todo[0][1], todo[0][2]) if todo and cfg.prefetch else None
+        for i, (k, off, load) in enumerate(todo):
+            if nxt is not None:
+                nz = nxt.result()
+                nxt = reader.submit(prepare, todo[i + 1][1], todo[i + 1][2]) if i + 1 < len(todo) else None
+            else:
+                nz = prepare(off, load)
+            t0 = time.perf_counter()
             res = plan.evaluate(nz.frame)
+            timed("evaluate", t0)
+            t0 = time.perf_counter()
             ent = entitlement_table(plan, res.long, nz.frame, cfg.run_id, cfg.keep, meta)
             stats = res.stats.join(rules.select("rule", "rule_id", "doc_no"), on="rule").select(
                 "rule_id", "doc_no", "eligible", "not_eligible", "undetermined", "amount_unknown",
@@ -344,11 +368,15 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
             totals = res.totals.join(nz.frame.select("_row", *kept), on="_row", how="left") \
                 .rename({"id": "entity_id"}).sort("_row")
             tables = {"entitlements": ent, "totals": totals,
-                      "group_caps": res.group_caps.rename({"id": "entity_id"}), "errors": nz.errors, "stats": stats}
+                      "group_caps": res.group_caps.rename({"id": "entity_id"}), "errors": nz.errors,
+                      "rollup": rollup(ent, totals), "stats": stats}
             nrows = raw_rows(nz)
             del nz, res, ent
+            timed("tables", t0)
+            t0 = time.perf_counter()
             if pending is not None:
                 pending.result()  # one write in flight at most (and its errors surface here)
+            timed("wait for writer", t0)
             pending = writer.submit(write, k, tables)
             del tables
             rep.rows += nrows
@@ -356,7 +384,10 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
                 progress(k, nrows)
         if pending is not None:
             pending.result()
+    t0 = time.perf_counter()
     rep.summary = summarize(plan, run_dir, cfg.fmt)
+    timed("summary", t0)
+    rep.timings = timings
     (run_dir / "summary.json").write_text(json.dumps(rep.summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return rep
 
@@ -373,34 +404,64 @@ def _scan(run_dir: Path, table: str, fmt: str) -> pl.LazyFrame:
     return pl.scan_parquet(files) if files else pl.LazyFrame()
 
 
-def summarize(plan: Plan, run_dir: Path, fmt: str) -> dict:
-    """Totals by policy, district, department and funding level; status counts per rule; errors."""
-    ent = _scan(run_dir, "entitlements", fmt)
+ROLLUP_SCHEMA = {"dim": pl.Utf8, "value": pl.Utf8, "kind": pl.Utf8, "awards": pl.Int64, "amount_fen": pl.Int64}
+UNFUNDED = "（未规定分担）"
+
+
+def rollup(ent: pl.DataFrame, totals: pl.DataFrame) -> pl.DataFrame:
+    """One chunk's sums, small enough that the run summary never re-reads the entitlement parts: counted awards
+    and 分 by (doc_no | district | department) × kind, by funding level (and unfunded), and the totals' sums."""
     counted = ent.filter(pl.col("counts"))
+    parts = []
+    for dim in ("doc_no", "district", "department"):
+        if dim in ent.columns:
+            parts.append(counted.group_by(dim, "kind").agg(pl.len().alias("awards"), pl.col("amount_fen").sum())
+                         .select(pl.lit(dim).alias("dim"), pl.col(dim).cast(pl.Utf8).alias("value"),
+                                 pl.col("kind").cast(pl.Utf8), "awards", "amount_fen"))
+    funded = counted.filter(pl.col("funding").is_not_null())
+    if funded.height:
+        parts.append(funded.select("funding").explode("funding").unnest("funding").group_by("level").agg(
+            pl.len().alias("awards"), pl.col("fen").sum().alias("amount_fen")).select(
+            pl.lit("funding").alias("dim"), pl.col("level").alias("value"), pl.lit(None, dtype=pl.Utf8).alias("kind"),
+            "awards", "amount_fen"))
+    unfunded = counted.filter(pl.col("funding").is_null())
+    parts.append(pl.DataFrame({"dim": ["funding"], "value": [UNFUNDED], "kind": [None], "awards": [unfunded.height],
+                               "amount_fen": [int(unfunded["amount_fen"].sum() or 0)]}, schema=ROLLUP_SCHEMA))
+    sums = totals.select(pl.len().alias("entities_with_awards"),
+                         *[pl.col(c).sum() for c in ("entitlement_fen", "maximum_fen", "group_cap_reduction_fen",
+                                                     "overall_fen", "charge_fen", "third_party_fen")]).row(0, named=True)
+    parts.append(pl.DataFrame({"dim": "totals", "value": list(sums), "kind": None, "awards": 0,
+                               "amount_fen": [int(v or 0) for v in sums.values()]}, schema=ROLLUP_SCHEMA))
+    return pl.concat([p.cast(ROLLUP_SCHEMA) for p in parts])
+
+
+def summarize(plan: Plan, run_dir: Path, fmt: str) -> dict:
+    """Totals by policy, district, department and funding level; status counts per rule; errors — from the
+    chunks' rollup and stats parts (small), never from the entitlement parts."""
+    ru = _scan(run_dir, "rollup", fmt).collect()
+    if not ru.height:
+        ru = pl.DataFrame(schema=ROLLUP_SCHEMA)
+    ru = ru.cast({"value": pl.Utf8, "kind": pl.Utf8}).group_by("dim", "value", "kind").agg(
+        pl.col("awards").sum(), pl.col("amount_fen").sum())
 
     def by(col: str) -> list[dict]:
-        if col not in ent.collect_schema().names():
-            return []
-        return counted.group_by(col, "kind").agg(pl.len().alias("awards"), pl.col("amount_fen").sum()) \
-            .with_columns(pl.col(col, "kind").cast(pl.Utf8)).sort(col, "kind").collect().to_dicts()
+        return ru.filter(pl.col("dim") == col).select(pl.col("value").alias(col), "kind", "awards", "amount_fen") \
+            .sort(col, "kind").to_dicts()
 
+    tot = dict(ru.filter(pl.col("dim") == "totals").select("value", "amount_fen").iter_rows())
+    totals = {k: int(tot.get(k, 0)) for k in ("entities_with_awards", "entitlement_fen", "maximum_fen",
+                                               "group_cap_reduction_fen", "overall_fen", "charge_fen",
+                                               "third_party_fen")}
+    fund = ru.filter(pl.col("dim") == "funding")
+    funding = fund.filter(pl.col("value") != UNFUNDED).select(pl.col("value").alias("level"), "amount_fen") \
+        .sort("level").to_dicts()
+    unfunded = int(fund.filter(pl.col("value") == UNFUNDED)["amount_fen"].sum() or 0)
     stats = _scan(run_dir, "stats", fmt).with_columns(pl.col("rule_id", "doc_no").cast(pl.Utf8)) \
         .group_by("rule_id", "doc_no").agg(
         pl.col("eligible", "not_eligible", "undetermined", "amount_unknown").sum()).sort("rule_id").collect()
-    totals = _scan(run_dir, "totals", fmt).select(
-        pl.len().alias("entities_with_awards"), pl.col("entitlement_fen").sum(), pl.col("maximum_fen").sum(),
-        pl.col("group_cap_reduction_fen").sum(), pl.col("overall_fen").sum(), pl.col("charge_fen").sum(),
-        pl.col("third_party_fen").sum()) \
-        .collect().to_dicts()[0]
     errs = _scan(run_dir, "errors", fmt).collect()
     rows = _scan(run_dir, "stats", fmt).group_by("rule_id").agg(pl.col("rows").sum(), pl.col("bad_records").sum()) \
         .select(pl.col("rows").max(), pl.col("bad_records").max()).collect().to_dicts()
-    funding = []
-    if fmt == "parquet":
-        funding = counted.select("funding").explode("funding").drop_nulls().unnest("funding") \
-            .group_by("level").agg(pl.col("fen").sum().alias("amount_fen")).sort("level").collect().to_dicts()
-    unfunded = counted.filter(pl.col("funding").is_null()).select(pl.col("amount_fen").sum()).collect().item() \
-        if fmt == "parquet" else None
     return {
         "as_of": plan.as_of.isoformat(),
         "entity_type": plan.entity_type,
@@ -415,6 +476,6 @@ def summarize(plan: Plan, run_dir: Path, fmt: str) -> dict:
         "by_policy": by("doc_no"),
         "by_district": by("district"),
         "by_department": by("department"),
-        "by_funding": funding + ([{"level": "（未规定分担）", "amount_fen": unfunded}] if unfunded else []),
+        "by_funding": funding + ([{"level": UNFUNDED, "amount_fen": unfunded}] if unfunded else []),
         "rule_status": stats.to_dicts(),
     }
