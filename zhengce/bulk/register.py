@@ -108,39 +108,115 @@ def _empty_to_null(col: pl.Expr, dtype) -> pl.Expr:
     return col
 
 
-def _fast_numeric(col: pl.Expr, dtype: pl.DataType, ftype: str) -> tuple[pl.Expr, pl.Expr] | None:
-    """Typed Parquet/SQL numbers: (Int64 value, Boolean bad) without Int128 or reason strings — the value is
-    exact for every row that is not bad, and ``bad`` holds exactly where the generic path gives a reason."""
-    scale = SCALES[ftype]
-    bound = MAX_ABS[ftype] * 10**scale
-    if bound >= 2**63:
-        return None
-    if dtype in (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32):
-        c = col.cast(pl.Int64)
-        m = MAX_ABS[ftype]  # |c * 10**scale| > bound  ⇔  |c| > MAX_ABS
-        return c * (10**scale), (c > m) | (c < -m)
-    if isinstance(dtype, pl.Decimal) and (dtype.precision or 38) <= 18:
-        phys = col.to_physical().cast(pl.Int64)  # precision <= 18: always fits
-        ds = dtype.scale or 0
+_INTS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
+_MAX_DISTINCT = 10_000  # above this many distinct values a per-value decision is not worth it
+
+
+def _typed_fast(raw: pl.DataFrame, specs: dict, names: list[str]) -> tuple[dict, list[pl.Series]]:
+    """Typed Parquet/SQL columns decided on whole-chunk statistics, so a clean column costs no per-row check.
+
+    One aggregate select: min/max (and any excess decimals) of each integer/Decimal column, the distinct items
+    and "any repeated item" of each List(Utf8) set column. Returns name → (value, Boolean bad or None = never),
+    the value exact wherever bad is not true, and the helper columns read (``__p_<name>``: a Decimal's
+    physical integer as Int64)."""
+    schema = raw.schema  # built anew on every access
+    ints, decs, sets = [], [], []
+    for n in names:
+        t, dtype = specs[n].type, schema[n]
+        if t in NUMERIC_TYPES and MAX_ABS[t] * 10 ** SCALES[t] < 2**63:
+            if dtype in _INTS:
+                ints.append(n)
+            elif isinstance(dtype, pl.Decimal) and (dtype.precision or 38) <= 18:
+                decs.append(n)
+        elif t == "set" and dtype == pl.List(pl.Utf8):
+            sets.append(n)
+    helpers: list[pl.Series] = []
+    if decs:
+        phys = raw.select([pl.col(n).to_physical().cast(pl.Int64, strict=False).alias(f"__p_{n}") for n in decs])
+        # a value beyond Int64 breaks the declared precision: that column takes the generic (Int128) path
+        decs = [n for n in decs if phys[f"__p_{n}"].null_count() == raw[n].null_count()]
+        helpers = [phys[f"__p_{n}"] for n in decs]
+    src = {n: n for n in ints} | {n: f"__p_{n}" for n in decs}
+    aggs = []
+    for n, c in src.items():
+        x = pl.col(c).cast(pl.Int64)
+        aggs += [x.min().alias(f"__min_{n}"), x.max().alias(f"__max_{n}")]
+        ds = (schema[n].scale or 0) if n in decs else 0
+        if ds > SCALES[specs[n].type]:
+            aggs.append(((pl.col(c) % 10 ** (ds - SCALES[specs[n].type])) != 0).any().alias(f"__res_{n}"))
+    for n in sets:
+        multi = pl.col(n).filter(pl.col(n).list.len() > 1)  # only lists of two or more items can repeat one
+        aggs += [pl.col(n).explode(keep_nulls=False).unique().implode().alias(f"__items_{n}"),
+                 (multi.list.n_unique() != multi.list.len()).any().alias(f"__dup_{n}")]
+    if not aggs:
+        return {}, []
+    st = pl.DataFrame([raw[n] for n in [*ints, *sets]] + helpers).select(aggs)
+    out: dict = {}
+    for n, c in src.items():
+        t = specs[n].type
+        scale, lo, hi = SCALES[t], st[f"__min_{n}"].item(), st[f"__max_{n}"].item()
+        bound = MAX_ABS[t] * 10**scale
+        x = pl.col(c).cast(pl.Int64)
+        if n in ints:  # |x * 10**scale| > bound  ⇔  |x| > MAX_ABS
+            f, lim, ds = 10**scale, MAX_ABS[t], scale
+        else:
+            ds = schema[n].scale or 0
+            f = 10 ** abs(scale - ds)
+            lim = bound // f  # ds <= scale: |x * f| > bound  ⇔  |x| > bound // f (integers)
         if ds <= scale:
-            f = 10 ** (scale - ds)
-            lim = bound // f  # |phys * f| > bound  ⇔  |phys| > bound // f (integers)
-            return phys * f, (phys > lim) | (phys < -lim)
-        f = 10 ** (ds - scale)
-        q = phys // f
-        return q, ((phys % f) != 0) | (q > bound) | (q < -bound)
-    return None
+            need = lo is not None and (lo < -lim or hi > lim)
+            out[n] = (x * f if f != 1 else x, ((x > lim) | (x < -lim)) if need else None)
+        else:
+            q = x // f  # floor division is monotonic: the quotients lie within [lo // f, hi // f]
+            need = lo is not None and (st[f"__res_{n}"].item() or lo // f < -bound or hi // f > bound)
+            out[n] = (q, (((x % f) != 0) | (q > bound) | (q < -bound)) if need else None)
+    for n in sets:
+        u = st[f"__items_{n}"][0]
+        if u.len() > _MAX_DISTINCT or u.null_count() or (u == "").any() or not u.str.strip_chars().equals(u):
+            continue  # null items, blanks or padding: the generic strip/filter path
+        # duplicates: only then is list.unique needed (len() of a set counts its items)
+        val = pl.col(n).list.unique(maintain_order=True) if st[f"__dup_{n}"].item() else pl.col(n)
+        values = specs[n].values
+        bad_items = u.filter(~u.is_in(values)) if values else u.head(0)
+        bad = pl.col(n).list.eval(pl.element().is_in(bad_items.to_list())).list.any() if bad_items.len() else None
+        out[n] = (val, bad)
+    return out, helpers
+
+
+def _chunk_lengths(df: pl.DataFrame) -> list[int] | None:
+    """The rows of each chunk when all columns share them, else None. Polars copies a frame whose columns are
+    chunked differently into one chunk on every select (0.1–1 s at 1M rows), so keep them alike."""
+    if df.width == 0:
+        return [df.height]
+    lens = df.get_column(df.columns[0]).chunk_lengths()
+    return lens if all(s.chunk_lengths() == lens for s in df.get_columns()) else None
+
+
+def _aligned(s: pl.Series, lens: list[int]) -> pl.Series:
+    """``s`` cut into chunks of ``lens`` rows (zero-copy slices), to sit beside the source columns."""
+    if s.chunk_lengths() == lens:
+        return s
+    s, parts, o = s.rechunk(), [], 0
+    for k in lens:
+        parts.append(s.slice(o, k))
+        o += k
+    return pl.concat(parts, rechunk=False)
 
 
 def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_offset: int = 0,
               id_column: str = "id", keep: tuple[str, ...] = (), _fast: bool = True) -> Normalized:
     """Validate and type one chunk of a register. ``row_offset``: rows before this chunk in the source.
 
-    One pass computes the typed values and one Boolean "bad" flag per record; the error reasons (strings) are
-    computed afterwards on the bad records only. ``_fast=False``: derive every flag from the reason
-    expressions (the reference the tests compare the typed fast paths with)."""
+    One pass computes the typed values and one Boolean "bad" flag per record (typed columns that statistics
+    show clean add no flag, see _typed_fast); the error reasons (strings) are computed afterwards on the bad
+    records only. ``_fast=False``: derive every flag from the reason expressions (the reference the tests
+    compare the typed fast paths with)."""
     specs = schema.fields[entity_type]
     n = raw.height
+    lens = _chunk_lengths(raw)
+    if lens is None:
+        raw = raw.rechunk()
+        lens = raw.get_column(raw.columns[0]).chunk_lengths()
     if "_row" in raw.columns:
         rows = raw["_row"].cast(pl.Int64)
     else:
@@ -152,13 +228,20 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
                             .otherwise(ids)).to_series()
     else:
         ids = pl.select(pl.format("{}-{}", pl.lit(entity_type), rows)).to_series()
-    base = raw.with_columns(_row=rows, id=ids.alias("id"))
+    base = raw.with_columns(_row=_aligned(rows, lens), id=_aligned(ids, lens).alias("id"))
     # text numbers: split into regex groups once (a struct column), so the parse expressions stay small
+    rschema = raw.schema  # built anew on every access
     pre = [pl.col(c).str.strip_chars().str.extract_groups(_NUM_RE).alias(f"__g_{c}") for c in raw.columns
-           if raw.schema[c] == pl.Utf8 and (specs.get(c) is not None and specs[c].type in NUMERIC_TYPES)
+           if rschema[c] == pl.Utf8 and (specs.get(c) is not None and specs[c].type in NUMERIC_TYPES)
            and c not in ("_row", id_column)]
     if pre:
         base = base.with_columns(pre)
+    grouped = {e.meta.output_name() for e in pre}
+    fast: dict = {}
+    if _fast:
+        fast, helpers = _typed_fast(raw, specs, [c for c in raw.columns if c in specs and c not in ("_row", "id", id_column)])
+        if helpers:
+            base = base.with_columns([_aligned(h, lens) for h in helpers])
     exprs: list[pl.Expr] = []
     flags: list[pl.Expr] = []
     reasons: list[tuple[str, pl.Expr]] = []
@@ -168,20 +251,19 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
         if spec is None or name in used:
             continue
         used.add(name)
-        dtype = raw.schema[name]
+        dtype = rschema[name]
         col = _empty_to_null(pl.col(name), dtype) if spec.type != "text" else pl.col(name)
         t = spec.type
         bad = None  # Boolean: the record is bad because of this field (None: never)
         if t in NUMERIC_TYPES:
-            parts = pl.col(f"__g_{name}") if f"__g_{name}" in base.columns else None
+            parts = pl.col(f"__g_{name}") if f"__g_{name}" in grouped else None
             val, reason = _numeric(col, dtype, t, parts)
             bound = MAX_ABS[t] * 10 ** SCALES[t]
             reason = pl.when(col.is_null()).then(None).when(reason.is_not_null()).then(reason) \
                 .when(val.is_null() | (val.abs() > bound)).then(pl.lit(f"数值超出精确计算范围（绝对值≤{MAX_ABS[t]:.0e}）")) \
                 .otherwise(None)
-            fast = _fast_numeric(col, dtype, t) if _fast else None
-            if fast is not None:
-                expr, bad = fast
+            if name in fast:
+                expr, bad = fast[name]
             else:
                 # good rows: reason is null, so the value is val itself (|val| <= bound fits Int64)
                 expr, bad = val.cast(pl.Int64, strict=False), reason.is_not_null()
@@ -219,10 +301,10 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
                 # decide on the distinct values (a handful): when none needs stripping or is blank, the column is
                 # its own value, and only the distinct values outside the list can make a record bad
                 u = raw[name].drop_nulls().unique()
-                if u.len() <= 10_000 and u.str.strip_chars().equals(u) and not (u == "").any():
+                if u.len() <= _MAX_DISTINCT and u.str.strip_chars().equals(u) and not (u == "").any():
                     expr = pl.col(name)
                     out = u.filter(~u.is_in(spec.values)) if spec.values else u.head(0)
-                    bad = pl.col(name).is_in(out) if out.len() else None
+                    bad = pl.col(name).is_in(out.to_list()) if out.len() else None
         elif t == "set":
             if isinstance(dtype, pl.List):
                 lst = col.cast(pl.List(pl.Utf8)).list.eval(pl.element().str.strip_chars())
@@ -237,6 +319,8 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
                 reason = pl.when(bad).then(pl.lit(f"含不允许的取值（允许：{spec.values}）")).otherwise(None)
             else:
                 reason = pl.lit(None, dtype=pl.Utf8)
+            if name in fast:
+                expr, bad = fast[name]
         else:  # pragma: no cover
             continue
         if not _fast and bad is not None:
@@ -259,8 +343,10 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
             sel = bad.filter(pl.col(c).is_not_null())
             if sel.height == 0:
                 continue
-            vals = bad_base.join(sel.select("_row"), on="_row", how="semi").select(
-                "_row", pl.col(name).cast(pl.Utf8).alias("value"))
+            # a typed list is shown as its CSV text (items joined by ';'); a list does not cast to text
+            shown = pl.col(name).cast(pl.List(pl.Utf8)).list.join(";") if isinstance(rschema[name], pl.List) \
+                else pl.col(name).cast(pl.Utf8)
+            vals = bad_base.join(sel.select("_row"), on="_row", how="semi").select("_row", shown.alias("value"))
             r = sel.select("_row", "id", pl.lit(name).alias("field"), pl.col(c).alias("reason"))
             parts.append(r.join(vals, on="_row", how="left").select(list(ERROR_SCHEMA)))
         errors = pl.concat(parts).sort("_row", "field") if parts else pl.DataFrame(schema=ERROR_SCHEMA)
