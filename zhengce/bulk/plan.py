@@ -291,7 +291,7 @@ class Plan:
         del code, sel
         sums = {name: s4[:, j] for j, name in enumerate(("entitlement_fen", "maximum_fen", "charge_fen",
                                                          "third_party_fen"))}
-        reduction, gc_frames = self._group_caps(frame, long, p, rule, amt, sup_row, cnt, kind_of, nrules)
+        reduction, gc_frames = self._group_caps(frame, long, p, rule, amt, sup_row, cnt, kind_of, nrules, bounds)
         _tick("group caps")
         rows_np = frame["_row"].to_numpy()
         ids = frame["id"]
@@ -321,7 +321,7 @@ class Plan:
         _tick("totals")
         return long, tot, gcs
 
-    def _group_caps(self, frame, long, p, rule, amt, sup_row, cnt, kind_of, nrules):
+    def _group_caps(self, frame, long, p, rule, amt, sup_row, cnt, kind_of, nrules, rule_bounds):
         """Group caps exactly as evaluate.Evaluator._apply_group_caps, vectorised over the chunk.
 
         Rows that count (not charges, not third-party) are covered by their document's caps; a stacking winner
@@ -347,22 +347,15 @@ class Plan:
         ok = paid[w] & (doc_of[rule[w]] != doc_of[rule[losers]])
         loser_rows, loser_win = losers[ok], w[ok]
         eff = amt.copy()  # covered rows are always paid rows; binding caps rewrite their entries
-        # the paid rows of each document, once (a cap only looks at its own document's rows)
-        paid_rows = np.flatnonzero(paid)
-        pd = doc_of[rule[paid_rows]].astype(np.int16 if len(doc_names) < 2**15 else np.int64)
-        srt_d = np.argsort(pd, kind="stable")  # radix
-        pd_sorted, pr_sorted = pd[srt_d], paid_rows[srt_d]
-        del pd, srt_d, paid_rows
-        bounds = np.searchsorted(pd_sorted, np.arange(len(doc_names) + 1, dtype=pd_sorted.dtype))
         order = sorted(range(len(self.group_caps)), key=lambda k: (self.group_caps[k].whole_document, k))
         for k in order:
             gp = self.group_caps[k]
             in_cap = np.zeros(nrules, dtype=bool)
             in_cap[gp.rules] = True
-            d = doc_names.index(gp.doc_no) if gp.doc_no in doc_names else None
-            own = pr_sorted[bounds[d]:bounds[d + 1]] if d is not None else np.zeros(0, dtype=np.int64)
-            if not gp.whole_document:
-                own = own[in_cap[rule[own]]]
+            # the cap's own rows: its rules' row slices (the long frame is in rule order), paid rows only
+            own = np.concatenate([np.arange(rule_bounds[r], rule_bounds[r + 1]) for r in sorted(gp.rules)]
+                                 + [np.zeros(0, dtype=np.int64)])
+            own = own[paid[own]]
             sel_v = in_cap[rule[loser_rows]]
             via, via_win = loser_rows[sel_v], loser_win[sel_v]
             if len(via):  # each outside winner once, ordered by its first (lowest-index) loser
