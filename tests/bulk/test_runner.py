@@ -85,7 +85,7 @@ def test_entitlement_table_matches_a_join_on_the_rule_table(bulk_pack, tmp_path)
             .select("_row", "entity_id", "district", *META_COLUMNS, "amount_fen", "counts", "superseded_by_rule")
             .sort("_row", "rule_id"))
     got = ent.select("_row", "entity_id", "district", *META_COLUMNS, "amount_fen", "counts", "superseded_by_rule") \
-        .with_columns(pl.col(*META_COLUMNS, "superseded_by_rule").cast(pl.Utf8))
+        .with_columns(pl.col(*META_COLUMNS, "superseded_by_rule", "district").cast(pl.Utf8))
     assert got.equals(want)  # same rows in the same order: the table is written sorted by (_row, rule_id)
     assert (ent["run_id"].cast(pl.Utf8) == "rid").all() and (ent["status"].cast(pl.Utf8) == "eligible").all()
 
@@ -124,3 +124,18 @@ def test_summary_from_rollups_equals_a_scan_of_the_results(bulk_pack, tmp_path):
         assert rep.summary["totals"]["entities_with_awards"] == tot.height
         assert rep.summary["totals"]["overall_fen"] == tot["overall_fen"].sum()
         assert sum(r["amount_fen"] for r in rep.summary["by_funding"]) == counted["amount_fen"].sum()
+
+
+def test_kept_columns_enum_in_entitlements_text_in_totals(bulk_pack, tmp_path):
+    t = pl.from_arrow(synth_chunk(bulk_pack, 400, seed=9))
+    t.write_parquet(tmp_path / "r.parquet")
+    rep = run_batch(bulk_pack, RunConfig(source=str(tmp_path / "r.parquet"), out=tmp_path / "runs", run_id="k",
+                                         as_of=date(2023, 9, 1)))
+    ent = pl.read_parquet(rep.run_dir / "entitlements" / "*.parquet")
+    tot = pl.read_parquet(rep.run_dir / "totals" / "*.parquet")
+    assert isinstance(ent.schema["district"], pl.Enum) and "name" not in ent.columns and "industry" not in ent.columns
+    assert {"name", "district", "industry"} <= set(tot.columns)
+    j = ent.select("_row", pl.col("district").cast(pl.Utf8)).join(tot.select("_row", "district"), on="_row",
+                                                                  suffix="_t")
+    assert j.height == ent.height and (j["district"] == j["district_t"]).all()
+    assert {r["district"] for r in rep.summary["by_district"]} <= set(t["district"].drop_nulls())
