@@ -139,3 +139,20 @@ def test_kept_columns_enum_in_entitlements_text_in_totals(bulk_pack, tmp_path):
                                                                   suffix="_t")
     assert j.height == ent.height and (j["district"] == j["district_t"]).all()
     assert {r["district"] for r in rep.summary["by_district"]} <= set(t["district"].drop_nulls())
+
+
+def test_group_caps_table_keeps_binding_and_unknown_limits(bulk_pack, tmp_path):
+    from zhengce.bulk.plan import compile_plan
+    from zhengce.bulk.register import normalize
+
+    t = pl.from_arrow(synth_chunk(bulk_pack, 3000, seed=13))
+    t.write_parquet(tmp_path / "r.parquet")
+    rep = run_batch(bulk_pack, RunConfig(source=str(tmp_path / "r.parquet"), out=tmp_path / "runs", run_id="g",
+                                         as_of=date(2023, 9, 1)))
+    gc = pl.read_parquet(rep.run_dir / "group_caps" / "*.parquet")
+    res = compile_plan(bulk_pack, "enterprise", date(2023, 9, 1)).evaluate(
+        normalize(t, bulk_pack.schema, "enterprise").frame)
+    want = res.group_caps.filter(pl.col("binding") | pl.col("limit_fen").is_null())
+    assert res.group_caps.height > want.height > 0 and gc.height == want.height
+    assert gc.sort("_row", "cap_id").select("_row", "cap_id", "total_after_fen").equals(
+        want.sort("_row", "cap_id").select("_row", "cap_id", "total_after_fen"))

@@ -373,7 +373,10 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
             totals = res.totals.join(nz.frame.select("_row", *kept), on="_row", how="left") \
                 .rename({"id": "entity_id"}).sort("_row")
             tables = {"entitlements": ent, "totals": totals,
-                      "group_caps": res.group_caps.rename({"id": "entity_id"}), "errors": nz.errors,
+                      # caps that bind or whose limit is unknown (needs review); a cap with room to spare is
+                      # visible in totals (cut ~0.9 rows per entity from this table)
+                      "group_caps": res.group_caps.filter(pl.col("binding") | pl.col("limit_fen").is_null())
+                      .rename({"id": "entity_id"}), "errors": nz.errors,
                       "rollup": rollup(ent, totals), "stats": stats}
             nrows = raw_rows(nz)
             del nz, res, ent
