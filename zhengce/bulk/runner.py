@@ -238,6 +238,21 @@ def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, r
     return pl.DataFrame([v.alias(k) for k, v in cols.items()])
 
 
+def with_register_columns(totals: pl.DataFrame, frame: pl.DataFrame, kept: list[str]) -> pl.DataFrame:
+    """Totals (one row per entity) sorted by _row, with the kept register columns gathered by position: the
+    frame's _row is increasing, so a binary search replaces a hash join and a sort."""
+    import numpy as np
+
+    totals = totals if totals["_row"].is_sorted() else totals.sort("_row")
+    rows = frame["_row"].to_numpy()
+    if not kept or not totals.height:
+        return totals.with_columns([pl.lit(None, dtype=frame.schema[c]).alias(c) for c in kept]) if kept else totals
+    if not frame["_row"].is_sorted():
+        return totals.join(frame.select("_row", *kept), on="_row", how="left")
+    pos = pl.Series(np.searchsorted(rows, totals["_row"].to_numpy()), dtype=pl.UInt32)
+    return pl.concat([totals, frame.select(pl.col(kept).gather(pos))], how="horizontal")
+
+
 def _write(df: pl.DataFrame, path: Path, fmt: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     if fmt == "csv":
@@ -370,8 +385,7 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
                 "rule_id", "doc_no", "eligible", "not_eligible", "undetermined", "amount_unknown",
                 pl.lit(nz.frame.height).alias("rows"), pl.lit(nz.errors["_row"].n_unique()).alias("bad_records"))
             kept = [c for c in cfg.keep if c in nz.frame.columns]
-            totals = res.totals.join(nz.frame.select("_row", *kept), on="_row", how="left") \
-                .rename({"id": "entity_id"}).sort("_row")
+            totals = with_register_columns(res.totals, nz.frame, kept).rename({"id": "entity_id"})
             tables = {"entitlements": ent, "totals": totals,
                       # caps that bind or whose limit is unknown (needs review); a cap with room to spare is
                       # visible in totals (cut ~0.9 rows per entity from this table)
