@@ -101,19 +101,30 @@ def needed_columns(pack: Pack, entity_type: str, source: str | Path, keep: tuple
     return [c for c in names if c in want]
 
 
+def _sql_name(name: str) -> str:
+    """A quoted SQL identifier (``table`` or ``schema.table``); anything else is refused, never interpolated."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_\u4e00-\u9fff][\w\u4e00-\u9fff]*(\.[A-Za-z_\u4e00-\u9fff][\w\u4e00-\u9fff]*)?", name):
+        raise ValueError(f"not a plain SQL table/column name: {name!r} (letters, digits, _; optional schema.)")
+    return ".".join(f'"{part}"' for part in name.split("."))
+
+
 def iter_chunks(cfg: RunConfig, columns: list[str] | None = None) -> Iterator[tuple[int, int, Callable[[], pl.DataFrame]]]:
     """(chunk number, row offset, loader). Loaders are lazy so skipped chunks are never read."""
     size = cfg.chunk_size
     if cfg.table:
         from sqlalchemy import create_engine, text
 
+        table = _sql_name(cfg.table)
         eng = create_engine(cfg.source)
         with eng.connect() as conn:
-            n = conn.execute(text(f'SELECT COUNT(*) FROM "{cfg.table}"')).scalar_one()
+            n = conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+        # a stable order, so chunk k is the same rows on every (re)run: SQLite's rowid, else the id column
+        order = "rowid" if eng.dialect.name == "sqlite" else _sql_name(cfg.id_column)
         for k, off in enumerate(range(0, n, size)):
             def load(off=off):
-                q = f'SELECT * FROM "{cfg.table}" ORDER BY rowid LIMIT {size} OFFSET {off}' \
-                    if eng.dialect.name == "sqlite" else f'SELECT * FROM "{cfg.table}" LIMIT {size} OFFSET {off}'
+                q = f"SELECT * FROM {table} ORDER BY {order} LIMIT {size} OFFSET {off}"
                 with eng.connect() as conn:
                     return pl.read_database(q, conn, infer_schema_length=None)
             yield k, off, load
