@@ -89,6 +89,20 @@ class GroupCapPlan:
 
 
 @dataclass
+class OwnerCapPlan:
+    """A cap of the owning entity (e.g. 20万元 per enterprise and year) over rules of this child type: applied
+    per owner across the owner's child rows of a chunk, as the engine does for an enterprise and its children."""
+    id: str
+    doc_no: str
+    label: str
+    owner_type: str
+    rules: list[int]  # rule indexes of this (child) type it covers
+    limit_fen: int | None  # constant limit, quantised max(limit, 0); None when ``review`` is set
+    review: str | None = None  # why it cannot be computed from a child register (reported, never applied)
+    whole_document: bool = True
+
+
+@dataclass
 class BulkResult:
     long: pl.DataFrame  # eligible rows: _row, id, rule, amount_fen, superseded_by (rule index), counts
     totals: pl.DataFrame  # per entity with at least one eligible result
@@ -108,6 +122,8 @@ class Plan:
     fields: set[str]
     other_entity_rules: int
     set_literals: dict[str, list[str]] = field(default_factory=dict)
+    owner_caps: list[OwnerCapPlan] = field(default_factory=list)
+    owner_column: str = "owner_id"
     _evaluator: Evaluator | None = field(default=None, repr=False)
 
     @property
@@ -188,7 +204,20 @@ class Plan:
         from zhengce.bulk.register import ensure_fields
 
         frame = ensure_fields(frame, self.pack.schema, self.entity_type, self.fields)
-        frame = frame.select("_row", "id", *sorted(c for c in self.fields if c in frame.columns and c != "id"))
+        owner = []
+        if self.owner_caps:
+            oc = self.owner_column
+            if oc not in frame.columns:
+                caps = "、".join(f"{g.doc_no}#{g.id}" for g in self.owner_caps)
+                raise ValueError(f"register of {self.entity_type} has no owner column {oc!r}: the caps {caps} "
+                                 f"apply per {self.owner_caps[0].owner_type} over its {self.entity_type} rows "
+                                 "(pass the column holding the owner's id)")
+            if frame[oc].null_count():
+                bad = frame.filter(pl.col(oc).is_null())["_row"].head(5).to_list()
+                raise ValueError(f"owner column {oc!r} is empty in rows {bad}: each row needs its owner's id")
+            owner = [pl.col(oc).cast(pl.Utf8).alias("__owner")]
+        frame = frame.select("_row", "id", *sorted(c for c in self.fields if c in frame.columns and c != "id"),
+                             *owner)
         if len({tuple(frame.get_column(c).chunk_lengths()) for c in frame.columns}) > 1:
             frame = frame.rechunk()
         frame = set_mask_columns(frame, self.set_literals)
@@ -292,7 +321,8 @@ class Plan:
                 sel[bounds[r]:bounds[r + 1]] = cnt[bounds[r]:bounds[r + 1]]
             sums[name] = _exact_sum_by(p[sel], amt[sel], n)
         sums["third_party_fen"] = _exact_sum_by(p[third], amt[third], n) if third.any() else np.zeros(n, np.int64)
-        reduction, gc_frames = self._group_caps(frame, long, p, rule, amt, sup_row, cnt, kind_of, nrules, bounds)
+        reduction, gc_frames, eff = self._group_caps(frame, long, p, rule, amt, sup_row, cnt, kind_of, nrules,
+                                                     bounds)
         _tick("group caps")
         rows_np = frame["_row"].to_numpy()
         ids = frame["id"]
@@ -301,9 +331,9 @@ class Plan:
             pp = df["__p"].to_numpy()
             return df.with_columns(pl.Series("_row", rows_np[pp], dtype=pl.Int64), ids.gather(pp).alias("id"))
 
-        gcs = with_keys(pl.concat(gc_frames, how="vertical")).select(
-            "_row", "id", "cap_id", "doc_no", "limit_fen", "total_before_fen", "total_after_fen", "binding") \
-            if gc_frames else pl.DataFrame(schema={"_row": pl.Int64, "id": pl.Utf8, "cap_id": pl.Utf8,
+        gc_cols = ("_row", "id", "cap_id", "doc_no", "limit_fen", "total_before_fen", "total_after_fen", "binding")
+        gcs = pl.concat([(with_keys(g) if "__p" in g.columns else g).select(gc_cols) for g in gc_frames],
+                        how="vertical") if gc_frames else pl.DataFrame(schema={"_row": pl.Int64, "id": pl.Utf8, "cap_id": pl.Utf8,
                                                    "doc_no": pl.Utf8, "limit_fen": pl.Int64,
                                                    "total_before_fen": pl.Int64, "total_after_fen": pl.Int64,
                                                    "binding": pl.Boolean})
@@ -317,8 +347,12 @@ class Plan:
             overall_fen=pl.col("entitlement_fen") + pl.col("maximum_fen") - pl.col("group_cap_reduction_fen"))
         tot = tot.select("_row", "id", "entitlement_fen", "maximum_fen", "charge_fen", "third_party_fen",
                          "group_cap_reduction_fen", "overall_fen")
-        long = long.with_columns(pl.Series("_row", rows_np[p], dtype=pl.Int64)) \
-            .select("__p", "_row", "rule", "amount_fen", "superseded_by", "counts")
+        # capped_fen: the amount after group caps where a binding cap changed it (the engine's capped_amount)
+        capped = pl.Series("capped_fen", eff, dtype=pl.Int64)
+        long = long.with_columns(pl.Series("_row", rows_np[p], dtype=pl.Int64),
+                                 pl.when(pl.lit(capped) != pl.col("amount_fen")).then(pl.lit(capped))
+                                 .otherwise(None).alias("capped_fen")) \
+            .select("__p", "_row", "rule", "amount_fen", "superseded_by", "counts", "capped_fen")
         _tick("totals")
         return long, tot, gcs
 
@@ -329,13 +363,15 @@ class Plan:
         from another document is also covered by the caps of the documents whose rules it superseded. Caps apply
         narrower first (explicit rule lists, then 'all'; then pack order); a binding cap scales the covered
         amounts down pro rata in integer 分 (half up; Int128 so e × limit cannot overflow), the last covered row
-        of the entity — in the engine's result order — taking the remainder.
+        of the entity — in the engine's result order — taking the remainder. Then the owner caps (see
+        ``_owner_caps``). Returns the reduction per position, the cap frames and the amounts after all caps.
         """
         n = frame.height
         reduction = np.zeros(n, dtype=np.int64)
         gc_frames = []
-        if not self.group_caps or not len(long):
-            return reduction, gc_frames
+        eff = amt.copy()  # covered rows are always paid rows; binding caps rewrite their entries
+        if not (self.group_caps or self.owner_caps) or not len(long):
+            return reduction, gc_frames, eff
         doc_names = sorted({rp.cr.document.doc_no for rp in self.rules})
         doc_of = np.full(nrules, -1, dtype=np.int64)
         for rp in self.rules:
@@ -347,27 +383,10 @@ class Plan:
         w = sup_row[losers]
         ok = paid[w] & (doc_of[rule[w]] != doc_of[rule[losers]])
         loser_rows, loser_win = losers[ok], w[ok]
-        eff = amt.copy()  # covered rows are always paid rows; binding caps rewrite their entries
         order = sorted(range(len(self.group_caps)), key=lambda k: (self.group_caps[k].whole_document, k))
         for k in order:
             gp = self.group_caps[k]
-            in_cap = np.zeros(nrules, dtype=bool)
-            in_cap[gp.rules] = True
-            # the cap's own rows: its rules' row slices (the long frame is in rule order), paid rows only
-            own = np.concatenate([np.arange(rule_bounds[r], rule_bounds[r + 1]) for r in sorted(gp.rules)]
-                                 + [np.zeros(0, dtype=np.int64)])
-            own = own[paid[own]]
-            sel_v = in_cap[rule[loser_rows]]
-            via, via_win = loser_rows[sel_v], loser_win[sel_v]
-            if len(via):  # each outside winner once, ordered by its first (lowest-index) loser
-                vo = np.lexsort((rule[via], via_win))
-                wr, lr = via_win[vo], rule[via][vo]
-                first = np.ones(len(wr), dtype=bool)
-                first[1:] = wr[1:] != wr[:-1]
-                via_rows, via_ord = wr[first], lr[first].astype(np.int64)
-            else:
-                via_rows = via_ord = np.zeros(0, dtype=np.int64)
-            rows = np.concatenate([own.astype(np.int64), via_rows])
+            rows, cls, ordk = _covered(gp.rules, nrules, rule_bounds, paid, rule, loser_rows, loser_win)
             if not len(rows):
                 continue
             ent = p[rows].astype(np.int64)
@@ -389,26 +408,11 @@ class Plan:
             tot_pos = total[pos]
             binding = lim_known & (tot_pos > lim_np)
             if binding.any():
-                # pro rata over the covered rows of binding entities, in the engine's order:
-                # own rows by rule, then outside winners by first loser; the last row takes the remainder
                 limit_of = np.zeros(n, dtype=np.int64)
                 limit_of[pos[binding]] = lim_np[binding]
                 isbind = np.zeros(n, dtype=bool)
                 isbind[pos[binding]] = True
-                sel = isbind[ent]
-                cls = np.concatenate([np.zeros(len(own), np.int8), np.ones(len(via_rows), np.int8)])[sel]
-                ordk = np.concatenate([rule[own].astype(np.int64), via_ord])[sel]
-                r_b, e_b = rows[sel], ent[sel]
-                srt = np.lexsort((ordk, cls, e_b))
-                r_b, e_b = r_b[srt], e_b[srt]
-                last = np.ones(len(r_b), dtype=bool)
-                last[:-1] = e_b[:-1] != e_b[1:]
-                part = pl.DataFrame({"e": eff[r_b], "l": limit_of[e_b], "t": total[e_b]}).select(
-                    ((2 * pl.col("e").cast(pl.Int128) * pl.col("l").cast(pl.Int128) + pl.col("t").cast(pl.Int128))
-                     // (2 * pl.col("t").cast(pl.Int128))).cast(pl.Int64).alias("part"))["part"].to_numpy().copy()
-                others = _exact_sum_by(e_b[~last], part[~last], n)
-                part[last] = limit_of[e_b[last]] - others[e_b[last]]
-                eff[r_b] = part
+                _scale_down(eff, rows, ent, cls, ent, ordk, isbind, limit_of, total, n)
                 reduction[pos[binding]] += tot_pos[binding] - lim_np[binding]
             after = np.where(binding, lim_np, tot_pos)
             g = pl.DataFrame({"__p": pl.Series(pos, dtype=pl.UInt32), "limit_fen": lim,
@@ -416,7 +420,65 @@ class Plan:
                               "total_after_fen": pl.Series(after, dtype=pl.Int64),
                               "binding": pl.Series(binding, dtype=pl.Boolean)})
             gc_frames.append(g.with_columns(cap_id=pl.lit(gp.id), doc_no=pl.lit(gp.doc_no)))
-        return reduction, gc_frames
+        if self.owner_caps:
+            self._owner_caps(frame, p, rule, eff, paid, nrules, rule_bounds, loser_rows, loser_win, reduction,
+                             gc_frames)
+        return reduction, gc_frames, eff
+
+    def _owner_caps(self, frame, p, rule, eff, paid, nrules, rule_bounds, loser_rows, loser_win, reduction,
+                    gc_frames) -> None:
+        """Caps of the owner (``__owner``) over this child type's rows, per owner, as the engine applies them to
+        an enterprise whose children are the owner's rows of the chunk: covered = counting rows of the covered
+        rules; binding when the total exceeds the limit; pro rata in 分, the remainder on the last covered row
+        in the engine's result order (children in chunk order, each child's rules in pack order, then outside
+        stacking winners). The reduction is booked on each child row (its amount minus its capped amount), so
+        sums of the totals by owner are right. A cap with ``review`` set is reported with an unknown limit.
+        The caller keeps all rows of one owner in one chunk (see runner.chunk_bounds)."""
+        n = frame.height
+        owner = frame["__owner"]
+        codes = owner.rank("dense").cast(pl.Int64).to_numpy() - 1  # owner index per position
+        ng = int(codes.max()) + 1 if n else 0
+        uniq, first = np.unique(codes, return_index=True)
+        first_p = np.zeros(ng, dtype=np.int64)
+        first_p[uniq] = first  # each owner's first row in the chunk: the group_caps row key
+        rows_np = frame["_row"].to_numpy()
+        order = sorted(range(len(self.owner_caps)), key=lambda k: (self.owner_caps[k].whole_document, k))
+        for k in order:
+            gp = self.owner_caps[k]
+            rows, cls, ordk = _covered(gp.rules, nrules, rule_bounds, paid, rule, loser_rows, loser_win)
+            if not len(rows):
+                continue
+            pr = p[rows].astype(np.int64)
+            grp = codes[pr]
+            total = _exact_sum_by(grp, eff[rows], ng)
+            has = np.zeros(ng, dtype=bool)
+            has[grp] = True
+            gpos = np.flatnonzero(has)
+            tot = total[gpos]
+            if gp.limit_fen is None:
+                lim = pl.Series("limit_fen", [None] * len(gpos), dtype=pl.Int64)
+                binding = np.zeros(len(gpos), dtype=bool)
+            else:
+                lim = pl.Series("limit_fen", np.full(len(gpos), gp.limit_fen, dtype=np.int64))
+                binding = tot > gp.limit_fen
+            if binding.any():
+                limit_of = np.zeros(ng, dtype=np.int64)
+                limit_of[gpos[binding]] = gp.limit_fen
+                isbind = np.zeros(ng, dtype=bool)
+                isbind[gpos[binding]] = True
+                before = eff[rows].copy()
+                _scale_down(eff, rows, grp, cls, pr, ordk, isbind, limit_of, total, ng)
+                sel = isbind[grp]
+                np.add.at(reduction, pr[sel], before[sel] - eff[rows[sel]])
+            after = np.where(binding, gp.limit_fen or 0, tot)
+            fp = first_p[gpos]
+            gc_frames.append(pl.DataFrame({
+                "_row": pl.Series(rows_np[fp], dtype=pl.Int64), "id": owner.gather(fp),
+                "cap_id": pl.Series([gp.id] * len(gpos), dtype=pl.Utf8),
+                "doc_no": pl.Series([gp.doc_no] * len(gpos), dtype=pl.Utf8), "limit_fen": lim,
+                "total_before_fen": pl.Series(tot, dtype=pl.Int64),
+                "total_after_fen": pl.Series(after, dtype=pl.Int64),
+                "binding": pl.Series(binding, dtype=pl.Boolean)}))
 
     # -------------------------------------------------------------------------------- fallback path
     def _evaluator_(self) -> Evaluator:
@@ -476,6 +538,50 @@ def combine_results(parts: list[tuple[int, BulkResult]]) -> BulkResult:
         pl.col("eligible", "not_eligible", "undetermined", "amount_unknown").sum()).sort("rule")
     return BulkResult(long, pl.concat([r.totals for _, r in parts]), pl.concat([r.group_caps for _, r in parts]),
                       stats, sum(r.rows for _, r in parts))
+
+
+def _covered(rules: list[int], nrules: int, rule_bounds, paid, rule, loser_rows, loser_win):
+    """A cap's covered rows (long-frame indexes) and their order keys: its rules' paid rows (``cls`` 0, ordered
+    by rule), then each stacking winner from another document that superseded a covered rule (``cls`` 1, once,
+    ordered by its lowest such loser rule) — the engine's order within one entity."""
+    in_cap = np.zeros(nrules, dtype=bool)
+    in_cap[rules] = True
+    # the cap's own rows: its rules' row slices (the long frame is in rule order), paid rows only
+    own = np.concatenate([np.arange(rule_bounds[r], rule_bounds[r + 1]) for r in sorted(rules)]
+                         + [np.zeros(0, dtype=np.int64)])
+    own = own[paid[own]]
+    sel_v = in_cap[rule[loser_rows]]
+    via, via_win = loser_rows[sel_v], loser_win[sel_v]
+    if len(via):  # each outside winner once, ordered by its first (lowest-index) loser
+        vo = np.lexsort((rule[via], via_win))
+        wr, lr = via_win[vo], rule[via][vo]
+        first = np.ones(len(wr), dtype=bool)
+        first[1:] = wr[1:] != wr[:-1]
+        via_rows, via_ord = wr[first], lr[first].astype(np.int64)
+    else:
+        via_rows = via_ord = np.zeros(0, dtype=np.int64)
+    rows = np.concatenate([own.astype(np.int64), via_rows])
+    cls = np.concatenate([np.zeros(len(own), np.int8), np.ones(len(via_rows), np.int8)])
+    ordk = np.concatenate([rule[own].astype(np.int64), via_ord])
+    return rows, cls, ordk
+
+
+def _scale_down(eff, rows, grp, cls, pos, ordk, isbind, limit_of, total, ng) -> None:
+    """evaluate._scale_down over the covered rows of binding groups: part = round_half_up(e × limit / total)
+    in integer 分 (Int128: e × limit cannot overflow), the last row of each group in the engine's order
+    (own rows before outside winners, then entity position, then rule) taking the remainder. Writes ``eff``."""
+    sel = isbind[grp]
+    r_b, g_b = rows[sel], grp[sel]
+    srt = np.lexsort((ordk[sel], pos[sel], cls[sel], g_b))
+    r_b, g_b = r_b[srt], g_b[srt]
+    last = np.ones(len(r_b), dtype=bool)
+    last[:-1] = g_b[:-1] != g_b[1:]
+    part = pl.DataFrame({"e": eff[r_b], "l": limit_of[g_b], "t": total[g_b]}).select(
+        ((2 * pl.col("e").cast(pl.Int128) * pl.col("l").cast(pl.Int128) + pl.col("t").cast(pl.Int128))
+         // (2 * pl.col("t").cast(pl.Int128))).cast(pl.Int64).alias("part"))["part"].to_numpy().copy()
+    others = _exact_sum_by(g_b[~last], part[~last], ng)
+    part[last] = limit_of[g_b[last]] - others[g_b[last]]
+    eff[r_b] = part
 
 
 def _exact_sum_by(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -550,8 +656,10 @@ def _const(v: int, scale: int) -> Num:
     return Num(n.expr, scale, abs(v), v)
 
 
-def compile_plan(pack: Pack, entity_type: str, as_of: date, *, force_fallback: bool = False) -> Plan:
-    """Compile every rule of ``entity_type`` that is in force at ``as_of``."""
+def compile_plan(pack: Pack, entity_type: str, as_of: date, *, force_fallback: bool = False,
+                 owner_column: str = "owner_id") -> Plan:
+    """Compile every rule of ``entity_type`` that is in force at ``as_of``; for a child type also the caps of
+    its owner over these rules (``owner_caps``: the register then needs ``owner_column``)."""
     ftypes = {name: spec.type for name, spec in pack.schema.fields[entity_type].items()}
     comp = Compiler(Context(ftypes, as_of, pack.params))
     rules, nif = [], []
@@ -589,7 +697,42 @@ def compile_plan(pack: Pack, entity_type: str, as_of: date, *, force_fallback: b
         gcs.append(GroupCapPlan(gc.id, doc.doc_no, gc.label, covered, limit, node, gc.rules == "all"))
     del idx
     other = sum(1 for cr in pack.rules if cr.rule.entity != entity_type)
-    return Plan(pack, entity_type, as_of, rules, nif, gcs, fields, other, comp.set_literals)
+    return Plan(pack, entity_type, as_of, rules, nif, gcs, fields, other, comp.set_literals,
+                _owner_caps(pack, entity_type, as_of, rules), owner_column)
+
+
+def _owner_caps(pack: Pack, entity_type: str, as_of: date, rules: list[RulePlan]) -> list[OwnerCapPlan]:
+    """Caps of another entity type (the owner) that cover rules of ``entity_type``. Exact from a child
+    register only when the limit is a constant and every rule the cap covers (in force) is of this type;
+    otherwise the cap is kept with ``review`` (reported per owner with an unknown limit, never applied)."""
+    from zhengce.expr.interp import compile_expr
+    from zhengce.money import quantize_yuan
+
+    out = []
+    for doc, gc, node in pack.group_caps:
+        if gc.entity == entity_type:
+            continue
+        covered = [rp.index for rp in rules if rp.cr.document.doc_no == doc.doc_no and rp.cr.rule.kind != "charge"
+                   and (gc.rules == "all" or rp.cr.id in gc.rules)]
+        if not covered:
+            continue
+        review, limit = None, None
+        others = sorted({cr.rule.entity for cr in pack.rules if cr.document.doc_no == doc.doc_no
+                         and cr.rule.entity != entity_type and cr.rule.kind != "charge"
+                         and (gc.rules == "all" or cr.id in gc.rules) and validity_reason(cr, as_of) is None})
+        owner_fields = sorted(A.fields_of(node) - {"as_of"})
+        if owner_fields:
+            review = f"上限读取{gc.entity}字段 {'、'.join(owner_fields)}，{entity_type} 登记册无法计算"
+        elif others:
+            review = f"同时覆盖 {'、'.join(others)} 规则，{entity_type} 登记册只有部分结果"
+        else:
+            v = compile_expr(node, pack.params)({"as_of": as_of})
+            if isinstance(v, Decimal):
+                limit = int(quantize_yuan(max(v, Decimal(0))) * 100)
+            else:
+                review = "上限无法计算"
+        out.append(OwnerCapPlan(gc.id, doc.doc_no, gc.label, gc.entity, covered, limit, review, gc.rules == "all"))
+    return out
 
 
 def funding_parts(amount_fen: pl.Expr, shares: dict[str, str]) -> list[tuple[str, pl.Expr]]:

@@ -127,3 +127,70 @@ def differences(a: BulkResult, b: BulkResult, limit: int = 5) -> list[str]:
         out.append(f"{name}: {x.height} vs {y.height} rows; only in first:\n{only_x.head(limit)}\n"
                    f"only in second:\n{only_y.head(limit)}")
     return out
+
+
+def evaluate_reference_owned(plan: Plan, frame: pl.DataFrame, owner_column: str | None = None,
+                             as_of: date | None = None) -> BulkResult:
+    """The oracle for a child register (loans, projects) with owner caps: one owner entity (no fields of its
+    own) per owner id, its children the owner's rows in frame order, each evaluated by the per-entity engine
+    with its children. Child results only; totals per child row (the reduction of the owner's binding caps
+    booked on the rows it came from), owner caps keyed by owner id and the owner's first row."""
+    as_of = as_of or plan.as_of
+    oc = owner_column or plan.owner_column
+    ev = Evaluator(plan.pack)
+    index = {rp.cr.id: rp.index for rp in plan.rules}
+    caps = {(g.doc_no, g.id) for g in plan.owner_caps}
+    owner_type = plan.owner_caps[0].owner_type if plan.owner_caps else "enterprise"
+    groups: dict[str, list[Entity]] = {}
+    for ent, owner in zip(entities(frame, plan.pack.schema, plan.entity_type), frame[oc].cast(pl.Utf8).to_list(),
+                          strict=True):
+        groups.setdefault(owner, []).append(ent)
+    long, gcs, tots = [], [], []
+    stats = {i: [0, 0, 0, 0] for i in index.values()}
+    for owner, children in groups.items():
+        rep = ev.evaluate(Entity(owner_type, owner, {}, children=children), as_of, trace=False)
+        rows = {c.id: c.record for c in children}
+        per_row: dict[int, list[int]] = {}
+        for r in rep.results:
+            if r.rule.rule.entity != plan.entity_type or r.status == "not_in_force":
+                continue
+            i, row = index[r.rule_id], rows[r.entity_id]
+            s = stats[i]
+            if r.status != "eligible":
+                s[1 if r.status == "not_eligible" else 2] += 1
+                continue
+            s[0] += 1
+            fen = None if r.amount is None else int(r.amount * 100)
+            s[3] += fen is None
+            capped = None if r.capped_amount is None else int(r.capped_amount * 100)
+            long.append((row, r.entity_id, i, fen, None if r.superseded_by is None else index[r.superseded_by],
+                         r.counts, capped))
+            t = per_row.setdefault(row, {"entitlement": 0, "maximum": 0, "charge": 0, "third": 0, "red": 0})
+            if r.counts:
+                t[r.kind] = t.get(r.kind, 0) + fen
+                t["red"] += 0 if capped is None else fen - capped
+            elif fen is not None and r.superseded_by is None:  # eligible third-party money (beneficiary)
+                t["third"] += fen
+        ids = {c.record: c.id for c in children}
+        for row, t in per_row.items():
+            tots.append((row, ids[row], t["entitlement"], t["maximum"], t["red"],
+                         t["entitlement"] + t["maximum"] - t["red"], t["charge"], t["third"]))
+        first = children[0].record
+        for g in rep.group_caps:
+            if (g.doc_no, g.id) in caps:
+                gcs.append((first, owner, g.id, g.doc_no, None if g.limit is None else int(g.limit * 100),
+                            int(g.total_before * 100), int(g.total_after * 100), g.binding))
+    long_df = pl.DataFrame(long, schema={**LONG_SCHEMA, "superseded_by": pl.UInt32, "counts": pl.Boolean,
+                                         "capped_fen": pl.Int64}, orient="row").sort("_row", "rule")
+    gc_df = pl.DataFrame(gcs, schema={"_row": pl.Int64, "id": pl.Utf8, "cap_id": pl.Utf8, "doc_no": pl.Utf8,
+                                      "limit_fen": pl.Int64, "total_before_fen": pl.Int64,
+                                      "total_after_fen": pl.Int64, "binding": pl.Boolean},
+                         orient="row").sort("_row", "doc_no", "cap_id")
+    tot_df = pl.DataFrame(tots, schema={"_row": pl.Int64, "id": pl.Utf8, "entitlement_fen": pl.Int64,
+                                        "maximum_fen": pl.Int64, "group_cap_reduction_fen": pl.Int64,
+                                        "overall_fen": pl.Int64, "charge_fen": pl.Int64,
+                                        "third_party_fen": pl.Int64}, orient="row").sort("_row")
+    st = pl.DataFrame([(i, *v) for i, v in stats.items()],
+                      schema={"rule": pl.UInt32, "eligible": pl.Int64, "not_eligible": pl.Int64,
+                              "undetermined": pl.Int64, "amount_unknown": pl.Int64}, orient="row").sort("rule")
+    return BulkResult(long_df, tot_df, gc_df, st, frame.height)
