@@ -237,11 +237,14 @@ class Plan:
 
     def evaluate_chunked(self, frame: pl.DataFrame, chunk_rows: int = 250_000) -> BulkResult:
         """``evaluate`` over slices of ``chunk_rows`` rows, combined: identical results (entities never span
-        rows), lower peak memory (per-rule flags, masks and numpy temporaries live for one slice only)."""
+        rows; with owner caps an owner's rows never span slices), lower peak memory (per-rule flags, masks and numpy temporaries live for one slice only)."""
         if frame.height <= chunk_rows:
             return self.evaluate(frame)
-        return combine_results([(off, self.evaluate(frame.slice(off, chunk_rows)))
-                                for off in range(0, frame.height, chunk_rows)])
+        if self.owner_caps and self.owner_column in frame.columns:  # an owner's rows stay in one slice
+            bounds = chunk_bounds(frame[self.owner_column], chunk_rows, scattered="one")
+        else:
+            bounds = [(off, chunk_rows) for off in range(0, frame.height, chunk_rows)]
+        return combine_results([(off, self.evaluate(frame.slice(off, ln))) for off, ln in bounds])
 
     def _per_entity(self, frame: pl.DataFrame, long: pl.DataFrame):
         """Stacking, group caps and totals per entity. Rows are addressed by position ``__p`` in the chunk, so
@@ -538,6 +541,39 @@ def combine_results(parts: list[tuple[int, BulkResult]]) -> BulkResult:
         pl.col("eligible", "not_eligible", "undetermined", "amount_unknown").sum()).sort("rule")
     return BulkResult(long, pl.concat([r.totals for _, r in parts]), pl.concat([r.group_caps for _, r in parts]),
                       stats, sum(r.rows for _, r in parts))
+
+
+def chunk_bounds(owners: pl.Series, size: int, *, scattered: str = "raise") -> list[tuple[int, int]]:
+    """(offset, length) chunks of about ``size`` rows that never split an owner: a boundary moves forward to
+    the next change of owner. Needs the rows of each owner to be contiguous (a register sorted or grouped by
+    owner). When they are not and the register is longer than one chunk: ``scattered="raise"`` names the owner
+    and rows (a silent whole-register chunk could exhaust memory on a production register), ``"one"`` makes
+    one chunk of everything (for frames already in memory). Empty owner ids stick to the preceding owner (they
+    are bad records anyway)."""
+    n = len(owners)
+    if n == 0:
+        return []
+    o = owners.cast(pl.Utf8).fill_null(strategy="forward").fill_null(strategy="backward")
+    change = (o != o.shift(1)).fill_null(True).to_numpy()
+    if n > size:
+        starts = np.flatnonzero(change)
+        run_owner = o.gather(starts)
+        if run_owner.n_unique() != len(starts):
+            if scattered == "one":
+                return [(0, n)]
+            dup = run_owner.filter(run_owner.is_duplicated())[0]
+            rows = (np.flatnonzero((o == dup).to_numpy()) + 1)[:6].tolist()
+            raise ValueError(f"owner {dup!r} has rows that are not together (rows {rows}, 1-based): a register "
+                             f"of child records is chunked by owner, so sort or group it by owner, or use a chunk "
+                             f"size of at least {n} rows to read it in one chunk")
+    out, off = [], 0
+    while off < n:
+        end = min(off + size, n)
+        while end < n and not change[end]:
+            end += 1
+        out.append((off, end - off))
+        off = end
+    return out
 
 
 def _covered(rules: list[int], nrules: int, rule_bounds, paid, rule, loser_rows, loser_win):

@@ -15,6 +15,12 @@ A chunk whose five part files exist is done; a rerun with the same run id skips 
 twice (idempotent) and an interrupted run resumes where it stopped. ``--format csv`` writes CSV parts;
 ``--db URL`` also loads every finished chunk into SQL tables in one transaction per chunk (keyed by
 run_id and chunk, deleted first, so a rerun never duplicates rows).
+
+Child registers (loans, projects) whose owner's group caps cover their rules (e.g. 20万元 interest subsidy per
+enterprise and year over all its loans) carry the owner's id in ``owner_column``: chunks are cut only between
+owners, so each owner's cap is applied over all its rows. The register must then have each owner's rows
+together (sorted or grouped by owner; SQL tables are read ordered by owner), unless it fits in one chunk —
+otherwise the run stops with an error naming the owner and rows. Rows with no owner id are bad records.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 
 import polars as pl
 
-from zhengce.bulk.plan import Plan, compile_plan, funding_parts
+from zhengce.bulk.plan import Plan, chunk_bounds, compile_plan, funding_parts
 from zhengce.bulk.register import normalize
 from zhengce.rules.loader import Pack
 
@@ -50,7 +56,9 @@ class RunConfig:
     db: str | None = None  # also write results to this database URL
     keep: tuple[str, ...] = ("name", "district", "industry")
     id_column: str = "id"
+    owner_column: str = "owner_id"  # child registers: the owning enterprise's id (for its group caps)
     prefetch: bool = True  # read+validate the next chunk while this one is computed
+    by_owner: bool = False  # set by run_batch when the plan has owner caps: chunks are cut between owners
 
 
 @dataclass
@@ -110,9 +118,42 @@ def _sql_name(name: str) -> str:
     return ".".join(f'"{part}"' for part in name.split("."))
 
 
-def iter_chunks(cfg: RunConfig, columns: list[str] | None = None) -> Iterator[tuple[int, int, Callable[[], pl.DataFrame]]]:
-    """(chunk number, row offset, loader). Loaders are lazy so skipped chunks are never read."""
+def read_owners(cfg: RunConfig) -> pl.Series:
+    """The owner column alone, in the order the chunks read the register (to cut chunks between owners)."""
+    oc = cfg.owner_column
+    if cfg.table:
+        from sqlalchemy import create_engine
+
+        eng = create_engine(cfg.source)
+        q = f"SELECT {_sql_name(oc)} FROM {_sql_name(cfg.table)} ORDER BY {_sql_order(cfg, eng)}"
+        with eng.connect() as conn:
+            return pl.read_database(q, conn, infer_schema_length=None).to_series().cast(pl.Utf8)
+    p = Path(cfg.source)
+    if not p.exists():
+        raise FileNotFoundError(f"register not found: {p}")
+    lf = pl.scan_parquet(p) if p.suffix == ".parquet" else pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy")
+    if oc not in lf.collect_schema().names():
+        raise ValueError(f"register {p.name} has no owner column {oc!r}: the group caps of the owning enterprise "
+                         f"over these {cfg.entity_type} rules need it (set it with --owner-column)")
+    return lf.select(pl.col(oc).cast(pl.Utf8)).collect().to_series()
+
+
+def _sql_order(cfg: RunConfig, eng) -> str:
+    """A stable order, so chunk k is the same rows on every (re)run: SQLite's rowid, else the id column —
+    after the owner column when chunks are cut by owner."""
+    order = "rowid" if eng.dialect.name == "sqlite" else _sql_name(cfg.id_column)
+    return f"{_sql_name(cfg.owner_column)}, {order}" if cfg.by_owner else order
+
+
+def iter_chunks(cfg: RunConfig, columns: list[str] | None = None,
+                bounds: list[tuple[int, int]] | None = None) -> Iterator[tuple[int, int, Callable[[], pl.DataFrame]]]:
+    """(chunk number, row offset, loader). Loaders are lazy so skipped chunks are never read. ``bounds``:
+    (offset, length) per chunk when they are not fixed-size (chunks cut between owners)."""
     size = cfg.chunk_size
+
+    def spans(n: int):
+        return bounds if bounds is not None else [(off, min(size, n - off)) for off in range(0, n, size)]
+
     if cfg.table:
         from sqlalchemy import create_engine, text
 
@@ -120,11 +161,10 @@ def iter_chunks(cfg: RunConfig, columns: list[str] | None = None) -> Iterator[tu
         eng = create_engine(cfg.source)
         with eng.connect() as conn:
             n = conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
-        # a stable order, so chunk k is the same rows on every (re)run: SQLite's rowid, else the id column
-        order = "rowid" if eng.dialect.name == "sqlite" else _sql_name(cfg.id_column)
-        for k, off in enumerate(range(0, n, size)):
-            def load(off=off):
-                q = f"SELECT * FROM {table} ORDER BY {order} LIMIT {size} OFFSET {off}"
+        order = _sql_order(cfg, eng)
+        for k, (off, ln) in enumerate(spans(n)):
+            def load(off=off, ln=ln):
+                q = f"SELECT * FROM {table} ORDER BY {order} LIMIT {ln} OFFSET {off}"
                 with eng.connect() as conn:
                     return pl.read_database(q, conn, infer_schema_length=None)
             yield k, off, load
@@ -137,16 +177,16 @@ def iter_chunks(cfg: RunConfig, columns: list[str] | None = None) -> Iterator[tu
 
         pf = pq.ParquetFile(p)
         n = pf.metadata.num_rows
-        for k, off in enumerate(range(0, n, size)):
-            yield k, off, (lambda off=off: (pl.scan_parquet(p).select(columns) if columns else pl.scan_parquet(p))
-                           .slice(off, size).collect())
+        for k, (off, ln) in enumerate(spans(n)):
+            yield k, off, (lambda off=off, ln=ln: (pl.scan_parquet(p).select(columns) if columns
+                                                   else pl.scan_parquet(p)).slice(off, ln).collect())
         return
     if p.suffix in (".csv", ".txt"):
         # every column as text: parsing (units, 是/否, dates) is the normaliser's job, with row-level errors
         lf = pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy")
         n = lf.select(pl.len()).collect().item()
-        for k, off in enumerate(range(0, n, size)):
-            yield k, off, (lambda off=off: lf.slice(off, size).collect())
+        for k, (off, ln) in enumerate(spans(n)):
+            yield k, off, (lambda off=off, ln=ln: lf.slice(off, ln).collect())
         return
     raise ValueError(f"unsupported register format {p.suffix!r}: use .parquet, .csv or --table with a SQL URL")
 
@@ -316,12 +356,21 @@ def _insert(conn, tname: str, df: pl.DataFrame, exists: bool) -> None:
 
 # ------------------------------------------------------------------------------------------ the run
 def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] | None = None) -> RunReport:
-    plan = compile_plan(pack, cfg.entity_type, cfg.as_of)
+    import dataclasses
+
+    plan = compile_plan(pack, cfg.entity_type, cfg.as_of, owner_column=cfg.owner_column)
+    bounds = None
+    if plan.owner_caps:  # child register: the owner column rides along and chunks never split an owner
+        keep = cfg.keep if cfg.owner_column in cfg.keep else (*cfg.keep, cfg.owner_column)
+        cfg = dataclasses.replace(cfg, keep=keep, by_owner=True)
+        bounds = chunk_bounds(read_owners(cfg), cfg.chunk_size)
     run_dir = Path(cfg.out) / cfg.run_id
     manifest = {"source": str(cfg.source), "table": cfg.table, "as_of": cfg.as_of.isoformat(),
                 "entity_type": cfg.entity_type, "chunk_size": cfg.chunk_size, "format": cfg.fmt,
                 "pack": pack_fingerprint(pack), "rules_in_force": len(plan.rules),
                 "rules_not_in_force": len(plan.not_in_force)}
+    if plan.owner_caps:
+        manifest["owner_column"] = cfg.owner_column
     mpath = run_dir / "manifest.json"
     if mpath.exists():
         old = json.loads(mpath.read_text(encoding="utf-8"))
@@ -351,6 +400,8 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
         timed("read", t0)
         t0 = time.perf_counter()
         nz = normalize(raw, pack.schema, cfg.entity_type, row_offset=off, id_column=cfg.id_column, keep=cfg.keep)
+        if plan.owner_caps:
+            nz = _owner_required(nz, cfg.owner_column)
         timed("validate", t0)
         return nz
 
@@ -369,7 +420,7 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
     # columns; this file adds the funding shares and is what a join on rule_id needs
     _write(rules.drop("rule"), run_dir / f"rules.{cfg.fmt}", cfg.fmt)
     todo = []
-    for k, off, load in iter_chunks(cfg, cols):
+    for k, off, load in iter_chunks(cfg, cols, bounds):
         rep.chunks_total += 1
         if all(_part(run_dir, t, k, cfg.fmt).exists() for t in TABLES):
             rep.chunks_skipped += 1
@@ -423,6 +474,22 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
     rep.timings = timings
     (run_dir / "summary.json").write_text(json.dumps(rep.summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return rep
+
+
+def _owner_required(nz, oc: str):
+    """Rows without an owner id are bad records (their owner's caps could not be applied): to errors."""
+    from zhengce.bulk.register import ERROR_SCHEMA, Normalized
+
+    f = nz.frame
+    if oc not in f.columns:
+        f = f.with_columns(pl.lit(None, dtype=pl.Utf8).alias(oc))
+    miss = pl.col(oc).is_null() | (pl.col(oc).cast(pl.Utf8).str.strip_chars() == "")
+    bad = f.filter(miss)
+    if not bad.height:
+        return Normalized(f, nz.errors, nz.ignored_columns)
+    err = bad.select("_row", "id", pl.lit(oc).alias("field"), pl.lit(None, dtype=pl.Utf8).alias("value"),
+                     pl.lit("缺少所属企业编号（子表记录按所属企业适用合计上限）").alias("reason")).cast(ERROR_SCHEMA)
+    return Normalized(f.filter(~miss), pl.concat([nz.errors, err]).sort("_row"), nz.ignored_columns)
 
 
 def raw_rows(nz) -> int:
@@ -505,6 +572,11 @@ def summarize(plan: Plan, run_dir: Path, fmt: str) -> dict:
         "rules_not_in_force": [{"rule_id": cr.id, "reason": r} for cr, r in plan.not_in_force],
         "rules_on_fallback": [{"rule_id": rp.id, "reason": rp.fallback} for rp in plan.fallback_rules],
         "rules_other_entity_types": plan.other_entity_rules,
+        # caps of the owner (enterprise) over these child rules: applied per owner, or reported per owner with
+        # an unknown limit in group_caps (needs review) when a child register cannot compute them
+        "owner_caps": [{"cap_id": g.id, "doc_no": g.doc_no, "owner_type": g.owner_type,
+                        "limit_fen": g.limit_fen, "applied": g.review is None, "review": g.review}
+                       for g in plan.owner_caps],
         "totals": totals,
         "by_policy": by("doc_no"),
         "by_district": by("district"),

@@ -35,6 +35,8 @@ def batch(
     db: Annotated[str | None, typer.Option("--db", help="结果同时写入该数据库（SQLAlchemy URL）")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="每块行数")] = 1_000_000,
     keep: Annotated[str, typer.Option("--keep", help="随结果带出的登记册列（逗号分隔）")] = "name,district,industry",
+    owner_column: Annotated[str, typer.Option(
+        "--owner-column", help="子表登记册（贷款、项目）中所属企业编号的列：按企业适用合计上限，分块不拆分同一企业")] = "owner_id",
     policies: PoliciesOpt = None,
 ) -> None:
     """批量测算（免申即享）：整本登记册 × 全部有效规则 → 享受清单（长表）、汇总与错误记录。"""
@@ -46,7 +48,8 @@ def batch(
     if fmt not in ("parquet", "csv"):
         fail(ValueError("--format: parquet or csv"))
     cfg = RunConfig(source=register, out=out, run_id=rid, as_of=day, entity_type=entity, chunk_size=chunk_size,
-                    fmt=fmt, table=table, db=db, keep=tuple(k for k in keep.split(",") if k))
+                    fmt=fmt, table=table, db=db, keep=tuple(k for k in keep.split(",") if k),
+                    owner_column=owner_column)
     total = count_rows(cfg)
     t0 = time.perf_counter()
     with Progress(TextColumn("[bold]测算"), BarColumn(), MofNCompleteColumn(), TextColumn("行"),
@@ -74,6 +77,9 @@ def batch(
                   f"其他主体类型 {s['rules_other_entity_types']} 条；逐行回退 {len(s['rules_on_fallback'])} 条")
     console.print(f"有效记录 {s['rows_valid']:,}；错误记录 {s['bad_records']:,}（{s['error_rows']:,} 处，"
                   f"见 {rep.run_dir / 'errors'}）")
+    for g in s.get("owner_caps", []):
+        how = f"按所属企业适用（上限 {_yuan(g['limit_fen'])} 元）" if g["applied"] else f"需人工复核：{g['review']}"
+        console.print(f"企业合计上限 {g['doc_no']}#{g['cap_id']}：{how}")
     t = s["totals"]
     console.print(f"享受主体 {t['entities_with_awards'] or 0:,} 家；确定金额 {_yuan(t['entitlement_fen'])} 元；"
                   f"最高限额 {_yuan(t['maximum_fen'])} 元；总额上限核减 {_yuan(t['group_cap_reduction_fen'])} 元；"
