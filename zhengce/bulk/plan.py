@@ -531,7 +531,7 @@ class Plan:
 
 def combine_results(parts: list[tuple[int, BulkResult]]) -> BulkResult:
     """One result from chunk results ((row offset of the chunk, result), in order). Entities never span chunks
-    (one row per entity), so stacking, group caps and totals per chunk are the whole-frame ones; ``__p`` is
+    (one row per entity; with owner caps the caller keeps an owner's rows in one chunk), so stacking, group caps and totals per chunk are the whole-frame ones; ``__p`` is
     shifted by the chunk's offset and the per-rule counts are summed."""
     if not parts:
         raise ValueError("no chunk results")
