@@ -60,6 +60,7 @@ def test_cli_synth_and_batch(tmp_path):
                                  "-o", str(tmp_path / "runs"), "--format", "csv"])
     assert r.exit_code == 0, r.output
     assert "有效记录 300" in r.output
+    assert "None" not in r.output  # a rule without a responsible unit shows as （未列明）
     assert (tmp_path / "runs" / "x" / "entitlements" / "part-00000.csv").exists()
 
 

@@ -95,7 +95,8 @@ def batch(
         tb.add_column("笔数", justify="right")
         tb.add_column("金额（元）", justify="right")
         for r in rows:
-            tb.add_row(str(r[col]), r["kind"], f"{r['awards']:,}", _yuan(r["amount_fen"]))
+            tb.add_row("（未列明）" if r[col] is None else str(r[col]), r["kind"], f"{r['awards']:,}",
+                       _yuan(r["amount_fen"]))
         console.print(tb)
     if s["by_funding"]:
         tb = Table(title="资金分担")
