@@ -237,3 +237,20 @@ def test_sql_table_name_is_checked(bulk_pack, tmp_path):
                     run_id="bad", as_of=date(2023, 9, 1))
     with pytest.raises(ValueError, match="not a plain SQL"):
         run_batch(bulk_pack, cfg)
+
+
+def test_entitlements_carry_the_amount_after_group_caps(bulk_pack, tmp_path):
+    """capped_fen is the award after a binding group cap (null where no cap changed it); per entity the capped
+    awards sum to the totals' overall amount."""
+    t = pl.from_arrow(synth_chunk(bulk_pack, 3000, seed=13))
+    t.write_parquet(tmp_path / "r.parquet")
+    rep = run_batch(bulk_pack, RunConfig(source=str(tmp_path / "r.parquet"), out=tmp_path / "runs", run_id="c",
+                                         as_of=date(2023, 9, 1)))
+    ent = pl.read_parquet(rep.run_dir / "entitlements" / "*.parquet")
+    tot = pl.read_parquet(rep.run_dir / "totals" / "*.parquet")
+    changed = ent.filter(pl.col("capped_fen").is_not_null())
+    assert changed.height > 0 and (changed["capped_fen"] < changed["amount_fen"]).all()
+    paid = ent.filter(pl.col("counts") & (pl.col("kind").cast(pl.Utf8).is_in(["entitlement", "maximum"]))) \
+        .group_by("_row").agg(pl.coalesce("capped_fen", "amount_fen").sum().alias("after"))
+    j = paid.join(tot.select("_row", "overall_fen"), on="_row")
+    assert j.height == paid.height and (j["after"] == j["overall_fen"]).all()

@@ -223,7 +223,9 @@ def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, r
     nrules = len(meta["rule_id"])
     fdt = pl.List(pl.Struct({"level": pl.Utf8, "fen": pl.Int64}))
     funded = {rp.index: rp.cr.rule.funding for rp in plan.rules if rp.cr.rule.funding}
-    lg = res_long.select("__p", "_row", "rule", "amount_fen", "superseded_by", "counts")
+    lg = res_long.select("__p", "_row", "rule", "amount_fen", "superseded_by", "counts",
+                         pl.col("capped_fen") if "capped_fen" in res_long.columns else pl.lit(None, dtype=pl.Int64)
+                         .alias("capped_fen"))
     if lg.height and not lg["rule"].is_sorted():
         lg = lg.sort("rule", maintain_order=True)
     rule_np = lg["rule"].to_numpy()
@@ -281,6 +283,7 @@ def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, r
         if n else pl.Series([], dtype=pl.Enum(["eligible"])),
         "amount_fen": lg["amount_fen"],
         "counts": lg["counts"],
+        "capped_fen": lg["capped_fen"],
         "stacking_group": m["stacking_group"],
         "superseded_by_rule": m["superseded_by_rule"],
         "funding": funding,
