@@ -388,7 +388,8 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
     cols = needed_columns(pack, cfg.entity_type, cfg.source, cfg.keep, cfg.id_column) \
         if not cfg.table and Path(cfg.source).suffix == ".parquet" else None
     # pipeline of three stages on their own threads (polars, numpy and the Parquet codecs release the GIL):
-    # read+validate chunk k+1 ‖ evaluate chunk k ‖ write chunk k-1. At most one chunk is prefetched and one
+    # read+validate chunk k+1 ‖ evaluate chunk k ‖ build the output tables of chunk k-1 and write them. At most one
+    # chunk is prefetched and one
     # write is in flight, so memory stays bounded at ~3 chunks (see docs/bulk.md for chunk size vs memory).
     from concurrent.futures import ThreadPoolExecutor
 
@@ -407,6 +408,24 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
             nz = _owner_required(nz, cfg.owner_column)
         timed("validate", t0)
         return nz
+
+    def build_and_write(job) -> None:
+        k, res, frame, errors, nvalid, kept = job
+        t0 = time.perf_counter()
+        ent = entitlement_table(plan, res.long, frame, cfg.run_id, cfg.keep, meta)
+        stats = res.stats.join(rules.select("rule", "rule_id", "doc_no"), on="rule").select(
+            "rule_id", "doc_no", "eligible", "not_eligible", "undetermined", "amount_unknown",
+            pl.lit(nvalid).alias("rows"), pl.lit(errors["_row"].n_unique()).alias("bad_records"))
+        totals = with_register_columns(res.totals, frame, kept).rename({"id": "entity_id"})
+        tables = {"entitlements": ent, "totals": totals,
+                  # caps that bind or whose limit is unknown (needs review); a cap with room to spare is
+                  # visible in totals (cut ~0.9 rows per entity from this table)
+                  "group_caps": res.group_caps.filter(pl.col("binding") | pl.col("limit_fen").is_null())
+                  .rename({"id": "entity_id"}), "errors": errors,
+                  "rollup": rollup(ent, totals), "stats": stats}
+        del res, ent, totals
+        timed("tables", t0)
+        write(k, tables)
 
     def write(k: int, tables: dict[str, pl.DataFrame]) -> None:
         t0 = time.perf_counter()
@@ -444,28 +463,18 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
             t0 = time.perf_counter()
             res = plan.evaluate(nz.frame)
             timed("evaluate", t0)
-            t0 = time.perf_counter()
-            ent = entitlement_table(plan, res.long, nz.frame, cfg.run_id, cfg.keep, meta)
-            stats = res.stats.join(rules.select("rule", "rule_id", "doc_no"), on="rule").select(
-                "rule_id", "doc_no", "eligible", "not_eligible", "undetermined", "amount_unknown",
-                pl.lit(nz.frame.height).alias("rows"), pl.lit(nz.errors["_row"].n_unique()).alias("bad_records"))
+            # the output tables are built on the writer thread (the evaluate thread is the critical path);
+            # it gets only the columns they need, not the typed chunk
             kept = [c for c in cfg.keep if c in nz.frame.columns]
-            totals = with_register_columns(res.totals, nz.frame, kept).rename({"id": "entity_id"})
-            tables = {"entitlements": ent, "totals": totals,
-                      # caps that bind or whose limit is unknown (needs review); a cap with room to spare is
-                      # visible in totals (cut ~0.9 rows per entity from this table)
-                      "group_caps": res.group_caps.filter(pl.col("binding") | pl.col("limit_fen").is_null())
-                      .rename({"id": "entity_id"}), "errors": nz.errors,
-                      "rollup": rollup(ent, totals), "stats": stats}
+            job = (k, res, nz.frame.select("_row", "id", *kept), nz.errors, nz.frame.height, kept)
             nrows = raw_rows(nz)
-            del nz, res, ent
-            timed("tables", t0)
+            del nz, res
             t0 = time.perf_counter()
             if pending is not None:
-                pending.result()  # one write in flight at most (and its errors surface here)
+                pending.result()  # one chunk in the writer at most (and its errors surface here)
             timed("wait for writer", t0)
-            pending = writer.submit(write, k, tables)
-            del tables
+            pending = writer.submit(build_and_write, job)
+            del job
             rep.rows += nrows
             if progress:
                 progress(k, nrows)
