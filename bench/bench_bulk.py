@@ -395,7 +395,7 @@ def main() -> None:
     ap.add_argument("--as-of", default="2023-09-01")
     ap.add_argument("--policies", default=None)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--chunk", type=int, default=1_000_000, help="zhengce batch --chunk-size for --e2e")
+    ap.add_argument("--chunk", type=int, default=500_000, help="zhengce batch --chunk-size for --e2e")
     ap.add_argument("--chunk-compute", type=int, default=250_000,
                     help="rows per pass of the 1M compute (250k: ~0.65 GB peak; 500k: ~15%% faster, 1.3 GB)")
     ap.add_argument("--cache", default="/tmp/zhengce-bench")

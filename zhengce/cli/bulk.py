@@ -33,7 +33,7 @@ def batch(
     table: Annotated[str | None, typer.Option("--table", help="从数据库表读取（REGISTER 为 SQLAlchemy URL）")] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet 或 csv")] = "parquet",
     db: Annotated[str | None, typer.Option("--db", help="结果同时写入该数据库（SQLAlchemy URL）")] = None,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="每块行数")] = 1_000_000,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="每块行数（默认 50 万行：约 2 GB 峰值内存）")] = 500_000,
     keep: Annotated[str, typer.Option("--keep", help="随结果带出的登记册列（逗号分隔）")] = "name,district,industry",
     owner_column: Annotated[str, typer.Option(
         "--owner-column", help="子表登记册（贷款、项目）中所属企业编号的列：按企业适用合计上限，分块不拆分同一企业")] = "owner_id",
