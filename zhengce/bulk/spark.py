@@ -64,9 +64,17 @@ def with_row_numbers(df):
 
 
 def local_session(app: str = "zhengce", cores: int = 2):
+    """A local-mode session whose Python workers run this interpreter (a worker started from ``python3`` on PATH
+    may lack polars/pyarrow, e.g. outside the venv); PYSPARK_PYTHON, when set, wins."""
+    import os
+    import sys
+
     from pyspark.sql import SparkSession
 
+    python = os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # read when the context starts the workers
     return (SparkSession.builder.master(f"local[{cores}]").appName(app)
+            .config("spark.pyspark.python", python)
+            .config("spark.pyspark.driver.python", python)
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.sql.shuffle.partitions", str(cores * 2))
             .config("spark.ui.enabled", "false")
