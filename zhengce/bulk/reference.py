@@ -77,21 +77,7 @@ def evaluate_reference(plan: Plan, frame: pl.DataFrame, as_of: date | None = Non
                          int(t["group_cap_reduction"] * 100), int(t["overall_upper_bound"] * 100),
                          int(t.get("charge", 0) * 100), int(t.get("third_party", 0) * 100)))
     del kinds
-    long_df = pl.DataFrame(long, schema={**LONG_SCHEMA, "superseded_by": pl.UInt32, "counts": pl.Boolean},
-                           orient="row").sort("_row", "rule")
-    gc_df = pl.DataFrame(gcs, schema={"_row": pl.Int64, "id": pl.Utf8, "cap_id": pl.Utf8, "doc_no": pl.Utf8,
-                                      "limit_fen": pl.Int64, "total_before_fen": pl.Int64,
-                                      "total_after_fen": pl.Int64, "binding": pl.Boolean},
-                         orient="row").sort("_row", "doc_no", "cap_id")
-    tot_df = pl.DataFrame(tots, schema={"_row": pl.Int64, "id": pl.Utf8, "entitlement_fen": pl.Int64,
-                                        "maximum_fen": pl.Int64, "group_cap_reduction_fen": pl.Int64,
-                                        "overall_fen": pl.Int64, "charge_fen": pl.Int64,
-                                        "third_party_fen": pl.Int64},
-                          orient="row").sort("_row")
-    st = pl.DataFrame([(i, *v) for i, v in stats.items()],
-                      schema={"rule": pl.UInt32, "eligible": pl.Int64, "not_eligible": pl.Int64,
-                              "undetermined": pl.Int64, "amount_unknown": pl.Int64}, orient="row").sort("rule")
-    return BulkResult(long_df, tot_df, gc_df, st, frame.height)
+    return _frames(long, gcs, tots, stats, frame.height)
 
 
 SORT_KEYS = {"long": ["_row", "rule"], "totals": ["_row"], "group_caps": ["_row", "doc_no", "cap_id"],
@@ -180,8 +166,14 @@ def evaluate_reference_owned(plan: Plan, frame: pl.DataFrame, owner_column: str 
             if (g.doc_no, g.id) in caps:
                 gcs.append((first, owner, g.id, g.doc_no, None if g.limit is None else int(g.limit * 100),
                             int(g.total_before * 100), int(g.total_after * 100), g.binding))
-    long_df = pl.DataFrame(long, schema={**LONG_SCHEMA, "superseded_by": pl.UInt32, "counts": pl.Boolean,
-                                         "capped_fen": pl.Int64}, orient="row").sort("_row", "rule")
+    return _frames(long, gcs, tots, stats, frame.height, capped=True)
+
+
+def _frames(long, gcs, tots, stats, n: int, capped: bool = False) -> BulkResult:
+    """The oracle's rows as the bulk result frames (same schemas and order as Plan.evaluate)."""
+    extra = {"capped_fen": pl.Int64} if capped else {}
+    long_df = pl.DataFrame(long, schema={**LONG_SCHEMA, "superseded_by": pl.UInt32, "counts": pl.Boolean, **extra},
+                           orient="row").sort("_row", "rule")
     gc_df = pl.DataFrame(gcs, schema={"_row": pl.Int64, "id": pl.Utf8, "cap_id": pl.Utf8, "doc_no": pl.Utf8,
                                       "limit_fen": pl.Int64, "total_before_fen": pl.Int64,
                                       "total_after_fen": pl.Int64, "binding": pl.Boolean},
@@ -193,4 +185,4 @@ def evaluate_reference_owned(plan: Plan, frame: pl.DataFrame, owner_column: str 
     st = pl.DataFrame([(i, *v) for i, v in stats.items()],
                       schema={"rule": pl.UInt32, "eligible": pl.Int64, "not_eligible": pl.Int64,
                               "undetermined": pl.Int64, "amount_unknown": pl.Int64}, orient="row").sort("rule")
-    return BulkResult(long_df, tot_df, gc_df, st, frame.height)
+    return BulkResult(long_df, tot_df, gc_df, st, n)
