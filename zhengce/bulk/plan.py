@@ -160,9 +160,10 @@ class Plan:
         #    (true → eligible, false → some condition fails, null → undetermined)
         flags = [_all(rp.conds).alias(f"__k{rp.index}") for rp in fast if rp.conds]
         lf = frame.lazy().with_columns(flags).collect().lazy() if flags else frame.lazy()
+        # eligible = true count (sum ignores nulls), undetermined = null count (bitmap metadata), the rest false
         counts = lf.select([x for rp in fast if rp.conds for x in (
-            pl.col(f"__k{rp.index}").fill_null(False).sum().alias(f"el{rp.index}"),
-            (~pl.col(f"__k{rp.index}")).fill_null(False).sum().alias(f"ne{rp.index}"))]) \
+            pl.col(f"__k{rp.index}").sum().cast(pl.Int64).alias(f"el{rp.index}"),
+            pl.col(f"__k{rp.index}").null_count().cast(pl.Int64).alias(f"un{rp.index}"))]) \
             .collect().row(0, named=True) if flags else {}
         _tick("conditions")
         # 2. eligible rows with their amounts (defined_for: amounts only where the conditions hold)
@@ -180,8 +181,8 @@ class Plan:
         stat_rows = []
         for rp in fast:
             el = counts.get(f"el{rp.index}", n) if rp.conds else n
-            ne = counts.get(f"ne{rp.index}", 0) if rp.conds else 0
-            stat_rows.append((rp.index, el, ne, n - el - ne))
+            un = counts.get(f"un{rp.index}", 0) if rp.conds else 0
+            stat_rows.append((rp.index, el, n - el - un, un))
         # 3. fallback rules: the per-entity evaluator, row by row
         fb = self.fallback_rules
         if fb:
@@ -190,10 +191,11 @@ class Plan:
             stat_rows.extend(fs)
         stats = pl.DataFrame(stat_rows, schema={"rule": pl.UInt32, "eligible": pl.Int64, "not_eligible": pl.Int64,
                                                 "undetermined": pl.Int64}, orient="row")
-        amount_unknown = long.filter(pl.col("amount_fen").is_null()).group_by("rule").len("amount_unknown")
-        stats = stats.join(amount_unknown.with_columns(pl.col("rule").cast(pl.UInt32),
-                                                       pl.col("amount_unknown").cast(pl.Int64)),
-                           on="rule", how="left").with_columns(pl.col("amount_unknown").fill_null(0)).sort("rule")
+        # eligible rows whose amount needs missing data, per rule (an exact count by rule index)
+        nrules = max([rp.index for rp in self.rules], default=0) + 1
+        unknown = np.bincount(long["rule"].filter(long["amount_fen"].is_null()).to_numpy(), minlength=nrules)
+        stats = stats.with_columns(pl.Series("amount_unknown", unknown[stats["rule"].to_numpy()], dtype=pl.Int64)) \
+            .sort("rule")
         _tick("stats")
         long, totals, gcs = self._per_entity(frame, long)
         return BulkResult(long, totals, gcs, stats, n)
