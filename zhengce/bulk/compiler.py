@@ -654,15 +654,23 @@ def with_aligned(frame: pl.DataFrame, cols: list) -> pl.DataFrame:
     if not cols:
         return frame
     series = [c if isinstance(c, pl.Series) else frame.select(c).to_series() for c in cols]
-    lengths = frame.get_column(frame.columns[0]).chunk_lengths() if frame.width else []
-    if len(lengths) > 1:
-        offs = [0]
-        for n in lengths[:-1]:
-            offs.append(offs[-1] + n)
-        series = [s if s.chunk_lengths() == lengths else
-                  pl.concat([s.slice(o, n) for o, n in zip(offs, lengths, strict=True)], rechunk=False)
-                  for s in series]
+    if frame.width:
+        lengths = frame.get_column(frame.columns[0]).chunk_lengths()
+        series = [aligned(s, lengths) for s in series]
     return frame.with_columns(series)
+
+
+def aligned(s: pl.Series, lengths: list[int]) -> pl.Series:
+    """``s`` cut into chunks of ``lengths`` rows (zero-copy slices), to sit beside columns chunked that way."""
+    if s.chunk_lengths() == lengths:
+        return s
+    s, parts, o = s.rechunk(), [], 0
+    if len(lengths) <= 1:
+        return s
+    for k in lengths:
+        parts.append(s.slice(o, k))
+        o += k
+    return pl.concat(parts, rechunk=False)
 
 
 def _is_null(v: Value) -> bool:

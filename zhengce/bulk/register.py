@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from zhengce.bulk.compiler import MAX_ABS, NUMERIC_TYPES, SCALES
+from zhengce.bulk.compiler import MAX_ABS, NUMERIC_TYPES, SCALES, aligned
 from zhengce.entities.schema import _FALSE, _TRUE, EntitySchema
 
 UNIT_EXP = {"元": 0, "万元": 4, "亿元": 8, "万": 4, "亿": 8, "%": -2, "‰": -3, "bp": -4, "基点": -4}
@@ -192,17 +192,6 @@ def _chunk_lengths(df: pl.DataFrame) -> list[int] | None:
     return lens if all(s.chunk_lengths() == lens for s in df.get_columns()) else None
 
 
-def _aligned(s: pl.Series, lens: list[int]) -> pl.Series:
-    """``s`` cut into chunks of ``lens`` rows (zero-copy slices), to sit beside the source columns."""
-    if s.chunk_lengths() == lens:
-        return s
-    s, parts, o = s.rechunk(), [], 0
-    for k in lens:
-        parts.append(s.slice(o, k))
-        o += k
-    return pl.concat(parts, rechunk=False)
-
-
 def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_offset: int = 0,
               id_column: str = "id", keep: tuple[str, ...] = (), _fast: bool = True) -> Normalized:
     """Validate and type one chunk of a register. ``row_offset``: rows before this chunk in the source.
@@ -228,7 +217,7 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
                             .otherwise(ids)).to_series()
     else:
         ids = pl.select(pl.format("{}-{}", pl.lit(entity_type), rows)).to_series()
-    base = raw.with_columns(_row=_aligned(rows, lens), id=_aligned(ids, lens).alias("id"))
+    base = raw.with_columns(_row=aligned(rows, lens), id=aligned(ids, lens).alias("id"))
     # text numbers: split into regex groups once (a struct column), so the parse expressions stay small
     rschema = raw.schema  # built anew on every access
     pre = [pl.col(c).str.strip_chars().str.extract_groups(_NUM_RE).alias(f"__g_{c}") for c in raw.columns
@@ -241,7 +230,7 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
     if _fast:
         fast, helpers = _typed_fast(raw, specs, [c for c in raw.columns if c in specs and c not in ("_row", "id", id_column)])
         if helpers:
-            base = base.with_columns([_aligned(h, lens) for h in helpers])
+            base = base.with_columns([aligned(h, lens) for h in helpers])
     exprs: list[pl.Expr] = []
     flags: list[pl.Expr] = []
     reasons: list[tuple[str, pl.Expr]] = []
