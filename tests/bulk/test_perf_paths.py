@@ -192,3 +192,20 @@ def test_chunked_register_matches_reference(bulk_pack):
     with_blank_ids = aligned.with_columns(pl.when(pl.col("id") == "e3").then(None).otherwise(pl.col("id")).alias("id"))
     frame3, _ = _same_as_reference(bulk_pack, with_blank_ids)
     assert frame3["id"][3] == "enterprise-4"
+
+
+def test_prepared_frame_columns_are_chunked_alike(bulk_pack):
+    """A multi-chunk register (one chunk per Parquet row group) keeps all columns — including the set masks
+    and row positions the plan adds — chunked alike; otherwise polars copies the frame on every query."""
+    from zhengce.bulk.plan import compile_plan
+
+    raw = pl.from_arrow(synth_chunk(bulk_pack, 900, seed=2))
+    parts = [normalize(raw.slice(o, 300), bulk_pack.schema, "enterprise", row_offset=o).frame for o in (0, 300, 600)]
+    frame = pl.concat(parts, rechunk=False)
+    assert frame.n_chunks() == 3
+    plan = compile_plan(bulk_pack, "enterprise", date(2023, 9, 1))
+    prepared = plan._prepare(frame)
+    lens = {tuple(s.chunk_lengths()) for s in prepared.get_columns()}
+    assert lens == {(300, 300, 300)}
+    assert any(c.startswith("__set_") for c in prepared.columns) and "__p" in prepared.columns
+    assert plan.evaluate(frame).long.equals(plan.evaluate(frame.rechunk()).long)
