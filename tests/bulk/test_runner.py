@@ -254,3 +254,18 @@ def test_entitlements_carry_the_amount_after_group_caps(bulk_pack, tmp_path):
         .group_by("_row").agg(pl.coalesce("capped_fen", "amount_fen").sum().alias("after"))
     j = paid.join(tot.select("_row", "overall_fen"), on="_row")
     assert j.height == paid.height and (j["after"] == j["overall_fen"]).all()
+
+
+def test_cli_batch_input_errors_are_clean(tmp_path):
+    """A missing register file, a missing SQL table or a bad table name: one error line and exit code 2, not a
+    traceback."""
+    from zhengce.cli import app
+
+    runs = str(tmp_path / "runs")
+    cases = [["batch", str(tmp_path / "missing.parquet")],
+             ["batch", f"sqlite:///{tmp_path / 'none.db'}", "--table", "enterprises"],
+             ["batch", f"sqlite:///{tmp_path / 'none.db'}", "--table", "a;b"]]
+    for args in cases:
+        r = CliRunner().invoke(app, [*args, "--as-of", "2023-09-01", "-o", runs])
+        assert r.exit_code == 2, (args, r.output, r.exception)
+        assert not isinstance(r.exception, (ValueError, OSError)), r.exception

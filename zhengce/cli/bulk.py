@@ -50,7 +50,13 @@ def batch(
     cfg = RunConfig(source=register, out=out, run_id=rid, as_of=day, entity_type=entity, chunk_size=chunk_size,
                     fmt=fmt, table=table, db=db, keep=tuple(k for k in keep.split(",") if k),
                     owner_column=owner_column)
-    total = count_rows(cfg)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    input_errors = (ValueError, OSError, SQLAlchemyError)  # a missing file or table, a bad name, a bad URL
+    try:
+        total = count_rows(cfg)
+    except input_errors as exc:
+        fail(exc)
     t0 = time.perf_counter()
     with Progress(TextColumn("[bold]测算"), BarColumn(), MofNCompleteColumn(), TextColumn("行"),
                   TimeElapsedColumn(), console=console, transient=False) as prog:
@@ -67,7 +73,7 @@ def batch(
 
         try:
             rep = run_batch(pack, cfg, progress)
-        except (ValueError, FileNotFoundError) as exc:
+        except input_errors as exc:
             fail(exc)
     dt = time.perf_counter() - t0
     s = rep.summary
