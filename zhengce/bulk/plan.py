@@ -395,10 +395,7 @@ class Plan:
             if not len(rows):
                 continue
             ent = p[rows].astype(np.int64)
-            total = _exact_sum_by(ent, eff[rows], n)
-            has = np.zeros(n, dtype=bool)
-            has[ent] = True
-            pos = np.flatnonzero(has)
+            total, pos = _totals_by(ent, eff[rows], n)
             if gp.limit is not None:  # the limit on the covered entities' rows only
                 need = A.fields_of(gp.node) | {c for c in frame.columns if c.startswith("__set_")} | {"__p"}
                 lim = frame.select(pl.col([c for c in frame.columns if c in need]).gather(pos)) \
@@ -455,10 +452,7 @@ class Plan:
                 continue
             pr = p[rows].astype(np.int64)
             grp = codes[pr]
-            total = _exact_sum_by(grp, eff[rows], ng)
-            has = np.zeros(ng, dtype=bool)
-            has[grp] = True
-            gpos = np.flatnonzero(has)
+            total, gpos = _totals_by(grp, eff[rows], ng)
             tot = total[gpos]
             if gp.limit_fen is None:
                 lim = pl.Series("limit_fen", [None] * len(gpos), dtype=pl.Int64)
@@ -620,6 +614,13 @@ def _scale_down(eff, rows, grp, cls, pos, ordk, isbind, limit_of, total, ng) -> 
     others = _exact_sum_by(g_b[~last], part[~last], ng)
     part[last] = limit_of[g_b[last]] - others[g_b[last]]
     eff[r_b] = part
+
+
+def _totals_by(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A cap's covered amounts summed per key (entity position or owner) and the keys that have any."""
+    has = np.zeros(n, dtype=bool)
+    has[keys] = True
+    return _exact_sum_by(keys, values, n), np.flatnonzero(has)
 
 
 def _exact_sum_by(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
