@@ -388,12 +388,8 @@ class Plan:
         w = sup_row[losers]
         ok = paid[w] & (doc_of[rule[w]] != doc_of[rule[losers]])
         loser_rows, loser_win = losers[ok], w[ok]
-        order = sorted(range(len(self.group_caps)), key=lambda k: (self.group_caps[k].whole_document, k))
-        for k in order:
-            gp = self.group_caps[k]
-            rows, cls, ordk = _covered(gp.rules, nrules, rule_bounds, paid, rule, loser_rows, loser_win)
-            if not len(rows):
-                continue
+        for gp, rows, cls, ordk in _caps_in_order(self.group_caps, nrules, rule_bounds, paid, rule, loser_rows,
+                                                  loser_win):
             ent = p[rows].astype(np.int64)
             total, pos = _totals_by(ent, eff[rows], n)
             if gp.limit is not None:  # the limit on the covered entities' rows only
@@ -444,12 +440,8 @@ class Plan:
         first_p = np.zeros(ng, dtype=np.int64)
         first_p[uniq] = first  # each owner's first row in the chunk: the group_caps row key
         rows_np = frame["_row"].to_numpy()
-        order = sorted(range(len(self.owner_caps)), key=lambda k: (self.owner_caps[k].whole_document, k))
-        for k in order:
-            gp = self.owner_caps[k]
-            rows, cls, ordk = _covered(gp.rules, nrules, rule_bounds, paid, rule, loser_rows, loser_win)
-            if not len(rows):
-                continue
+        for gp, rows, cls, ordk in _caps_in_order(self.owner_caps, nrules, rule_bounds, paid, rule, loser_rows,
+                                                  loser_win):
             pr = p[rows].astype(np.int64)
             grp = codes[pr]
             total, gpos = _totals_by(grp, eff[rows], ng)
@@ -570,6 +562,15 @@ def chunk_bounds(owners: pl.Series, size: int, *, scattered: str = "raise") -> l
         out.append((off, end - off))
         off = end
     return out
+
+
+def _caps_in_order(caps, nrules: int, rule_bounds, paid, rule, loser_rows, loser_win):
+    """(cap, covered rows, cls, order keys) for each cap that covers any row, narrower caps first (explicit rule
+    lists before 'all', then pack order) — the engine's order, shared by entity and owner caps."""
+    for k in sorted(range(len(caps)), key=lambda k: (caps[k].whole_document, k)):
+        rows, cls, ordk = _covered(caps[k].rules, nrules, rule_bounds, paid, rule, loser_rows, loser_win)
+        if len(rows):
+            yield caps[k], rows, cls, ordk
 
 
 def _covered(rules: list[int], nrules: int, rule_bounds, paid, rule, loser_rows, loser_win):
