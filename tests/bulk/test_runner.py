@@ -66,7 +66,7 @@ def test_cli_synth_and_batch(tmp_path):
 
 def test_entitlement_table_matches_a_join_on_the_rule_table(bulk_pack, tmp_path):
     """The fast table (Enum columns gathered by rule index, numpy ordering) equals the plain join of the long
-    results with the rule table, row for row, and is already in (_row, rule_id) order."""
+    results with the rule table, row for row, and is already in rule order (the rule table's), then _row."""
     from zhengce.bulk.plan import compile_plan
     from zhengce.bulk.register import normalize
     from zhengce.bulk.runner import META_COLUMNS, entitlement_table
@@ -83,11 +83,13 @@ def test_entitlement_table_matches_a_join_on_the_rule_table(bulk_pack, tmp_path)
             .join(rt.select(pl.col("rule").alias("superseded_by"), pl.col("rule_id").alias("superseded_by_rule")),
                   on="superseded_by", how="left")
             .join(frame.select("_row", pl.col("id").alias("entity_id"), "district"), on="_row", how="left")
-            .select("_row", "entity_id", "district", *META_COLUMNS, "amount_fen", "counts", "superseded_by_rule")
-            .sort("_row", "rule_id"))
+            .sort("rule", "_row")
+            .select("_row", "entity_id", "district", *META_COLUMNS, "amount_fen", "counts", "superseded_by_rule"))
     got = ent.select("_row", "entity_id", "district", *META_COLUMNS, "amount_fen", "counts", "superseded_by_rule") \
         .with_columns(pl.col(*META_COLUMNS, "superseded_by_rule", "district").cast(pl.Utf8))
-    assert got.equals(want)  # same rows in the same order: the table is written sorted by (_row, rule_id)
+    assert got.equals(want)  # same rows in the same order: rule by rule (pack order), then by _row
+    assert ent["rule_id"].cast(pl.Utf8).unique(maintain_order=True).to_list() == \
+        [r for r in rt["rule_id"].to_list() if r in set(ent["rule_id"].cast(pl.Utf8).to_list())]
     assert (ent["run_id"].cast(pl.Utf8) == "rid").all() and (ent["status"].cast(pl.Utf8) == "eligible").all()
 
 

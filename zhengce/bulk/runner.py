@@ -214,9 +214,13 @@ META_COLUMNS = ("rule_id", "title", "doc_no", "article", "lines", "kind", "stack
 
 def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, run_id: str,
                       keep: tuple[str, ...], meta: dict[str, pl.Series] | None = None) -> pl.DataFrame:
-    """The long output: entity × rule × amount × kind × citation (+ stacking, funding split), ordered by
-    (_row, rule_id). Rule metadata columns are Enums gathered by rule index (no joins, no string copies); the
-    order comes from one stable integer argsort; the funding split is computed on funded rules' rows only."""
+    """The long output: entity × rule × amount × kind × citation (+ stacking, funding split), ordered rule by
+    rule (the order of ``rules.parquet``: the pack's order), then by ``_row``. That is the order the plan
+    computes in, so no sort or permutation is needed, and every rule-metadata column is a handful of runs:
+    Parquet writes it as run-length-encoded dictionary indices (~1.8× cheaper to write per chunk than entity
+    order), and row-group statistics on ``rule_id`` let a reader of one policy skip the rest. Rule metadata
+    columns are Enums gathered by rule index (no joins, no string copies); the funding split is computed on
+    funded rules' rows only."""
     import numpy as np
 
     meta = meta if meta is not None else rule_columns(plan)
@@ -226,8 +230,9 @@ def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, r
     lg = res_long.select("__p", "_row", "rule", "amount_fen", "superseded_by", "counts",
                          pl.col("capped_fen") if "capped_fen" in res_long.columns else pl.lit(None, dtype=pl.Int64)
                          .alias("capped_fen"))
-    if lg.height and not lg["rule"].is_sorted():
-        lg = lg.sort("rule", maintain_order=True)
+    # rule blocks in rule order, each in entity order (the plan's own order; sort only if a caller's is not)
+    if lg.height and not (lg["rule"].is_sorted() and _sorted_within_rules(lg)):
+        lg = lg.sort("rule", "__p")
     rule_np = lg["rule"].to_numpy()
     bounds = np.searchsorted(rule_np, np.arange(nrules + 1))
     # funding split per rule (exact: shares rounded half up to 分, the last share takes the rest)
@@ -249,16 +254,6 @@ def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, r
         if lg.height > last:
             pieces.append(pl.Series("funding", [], dtype=fdt).extend_constant(None, lg.height - last))
         funding = pl.concat(pieces)
-    # order (_row, rule_id): rule blocks in rule_id order, then a stable sort by entity position
-    ids = meta["rule_id"].to_list()
-    ranked = sorted((r for r in range(nrules) if bounds[r] < bounds[r + 1]), key=lambda r: ids[r])
-    blk = np.concatenate([np.arange(bounds[r], bounds[r + 1]) for r in ranked]) if ranked \
-        else np.zeros(0, dtype=np.int64)
-    p = lg["__p"].to_numpy()
-    perm = pl.Series(blk[np.argsort(p[blk], kind="stable")], dtype=pl.UInt32)
-    lg = lg.select(pl.all().gather(perm))
-    if funding is not None:
-        funding = funding.gather(perm)
     else:
         funding = pl.Series("funding", [], dtype=fdt).extend_constant(None, lg.height)
     # kept register columns of enum type (district) ride along as dictionary columns; free text (name,
@@ -290,6 +285,15 @@ def entitlement_table(plan: Plan, res_long: pl.DataFrame, frame: pl.DataFrame, r
         **{c: m[c] for c in ("department", "delivery", "citation")},
     }
     return pl.DataFrame([v.alias(k) for k, v in cols.items()])
+
+
+def _sorted_within_rules(lg: pl.DataFrame) -> bool:
+    """Within each rule's block (the frame sorted by rule), are positions increasing?"""
+    import numpy as np
+
+    r, p = lg["rule"].to_numpy(), lg["__p"].to_numpy().astype(np.int64)
+    same = r[1:] == r[:-1]
+    return bool(np.all(p[1:][same] > p[:-1][same]))
 
 
 def with_register_columns(totals: pl.DataFrame, frame: pl.DataFrame, kept: list[str]) -> pl.DataFrame:
