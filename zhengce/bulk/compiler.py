@@ -469,7 +469,13 @@ class Compiler:
     def _IfElse(self, node: A.IfElse) -> Value:
         c = self.boolean(node.cond)
         t, o = self._c(node.then), self._c(node.otherwise)
-        return _select([(c, t)], o)
+        # an unknown condition must give unknown; polars' when() sends it to otherwise instead. When the
+        # condition can only be unknown because one of its fields F is, and the otherwise branch is unknown
+        # whenever any of F is (a tier table on one field ending in 'else null'), otherwise gives the unknown
+        # itself and the guard is dropped (tier chains were evaluating every comparison twice)
+        f = nulls_only_from(node.cond)
+        guard = not (f is not None and (not f or _covers(null_if(node.otherwise), f)))
+        return _select([(c, t)], o, [guard])
 
     def _ListLit(self, node: A.ListLit) -> Value:
         vals = []
@@ -600,6 +606,90 @@ class Compiler:
             e = e.when(d >= pl.lit(dd, dtype=pl.Date)).then(pl.lit(n.const, dtype=dt))
         e = e.otherwise(None)
         return Num(e, s, bound)
+
+
+# ------------------------------------------------------------------------- null and sign analyses
+#: "every field": the value is always unknown (a null literal)
+ALWAYS = None
+_STRICT_CALLS = {"min", "max", "abs", "floor", "ceil", "round"}
+
+
+def null_if(node: A.Node) -> frozenset[str] | None:
+    """Fields F such that the value is certainly unknown (null) whenever any field of F is; ``ALWAYS`` (None)
+    for a value that is always unknown. A sufficient condition, used only to drop redundant null guards."""
+    if isinstance(node, A.Literal):
+        return ALWAYS if node.value is None else frozenset()
+    if isinstance(node, A.Field):
+        return frozenset() if node.name == "as_of" else frozenset({node.name})
+    if isinstance(node, A.Unary):
+        return null_if(node.operand)
+    if isinstance(node, (A.Binary, A.Compare)):
+        return _union(null_if(node.left), null_if(node.right))
+    if isinstance(node, A.In):
+        return _union(null_if(node.item), null_if(node.container))
+    if isinstance(node, A.IfElse):
+        c, t, o = null_if(node.cond), null_if(node.then), null_if(node.otherwise)
+        both = t if o is ALWAYS else o if t is ALWAYS else (t & o)
+        return _union(c, both) if both is not ALWAYS else ALWAYS
+    if isinstance(node, A.Call) and node.func in _STRICT_CALLS:
+        out: frozenset[str] | None = frozenset()
+        for a in node.args:
+            out = _union(out, null_if(a))
+        return out
+    return frozenset()
+
+
+def nulls_only_from(node: A.Node) -> frozenset[str] | None:
+    """Fields F such that the value can be unknown only when some field of F is (comparisons, arithmetic
+    without division, Kleene and/or/not, membership); None when it can be unknown otherwise (division by
+    zero, functions, a null literal, nested if/else)."""
+    if isinstance(node, A.Literal):
+        return None if node.value is None else frozenset()
+    if isinstance(node, A.Field):
+        return frozenset() if node.name == "as_of" else frozenset({node.name})
+    if isinstance(node, A.Unary):
+        return nulls_only_from(node.operand)
+    if isinstance(node, A.Binary) and node.op == "/":
+        return None
+    if isinstance(node, (A.Binary, A.Compare)):
+        parts = [nulls_only_from(node.left), nulls_only_from(node.right)]
+    elif isinstance(node, A.Logical):
+        parts = [nulls_only_from(i) for i in node.items]
+    elif isinstance(node, A.In):
+        parts = [nulls_only_from(node.item), nulls_only_from(node.container)]
+    elif isinstance(node, A.ListLit):
+        parts = [nulls_only_from(i) for i in node.items]
+    else:
+        return None
+    if any(x is None for x in parts):
+        return None
+    return frozenset().union(*parts)
+
+
+def never_negative(node: A.Node) -> bool:
+    """True when the value can never be below zero (non-negative literals combined by + × ÷, if/else and
+    min/max/floor/ceil/round of such values; unknown stays unknown): max(amount, 0) is then a no-op."""
+    if isinstance(node, A.Literal):
+        return node.value is None or (isinstance(node.value, Decimal) and node.value >= 0)
+    if isinstance(node, A.Binary) and node.op in ("+", "*", "/"):
+        return never_negative(node.left) and never_negative(node.right)
+    if isinstance(node, A.IfElse):
+        return never_negative(node.then) and never_negative(node.otherwise)
+    if isinstance(node, A.Call) and node.func in ("min", "floor", "ceil", "round", "abs"):
+        return node.func == "abs" or all(never_negative(a) for a in node.args[:1 if node.func == "round" else None])
+    if isinstance(node, A.Call) and node.func == "max":
+        return any(never_negative(a) for a in node.args)
+    return False
+
+
+def _union(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    if a is ALWAYS or b is ALWAYS:
+        return ALWAYS
+    return a | b
+
+
+def _covers(nulls: frozenset[str] | None, fields: frozenset[str]) -> bool:
+    return nulls is ALWAYS or fields <= nulls
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -738,16 +828,22 @@ def _unify(vals: list[Value]) -> tuple[str, list]:
     raise Unsupported("branches of different kinds")
 
 
-def _select(branches: list[tuple[pl.Expr, Value]], otherwise: Value) -> Value:
-    """if/else chain with the per-entity rule that an unknown condition gives an unknown value."""
+def _select(branches: list[tuple[pl.Expr, Value]], otherwise: Value, guards: list[bool] | None = None) -> Value:
+    """if/else chain with the per-entity rule that an unknown condition gives an unknown value. ``guards``:
+    per branch, whether its unknown case needs its own ``then(None)``; False only where the caller has shown
+    that the chain reaches a null anyway (see ``Compiler._IfElse``)."""
     kind, vals = _unify([v for _, v in branches] + [otherwise])
     conds = [c for c, _ in branches]
+    guards = guards if guards is not None else [True] * len(conds)
 
     def chain(parts: list[pl.Expr]) -> pl.Expr:
         e = None
-        for c, p in zip(conds, parts[:-1], strict=True):
-            e = pl.when(c.is_null()).then(None).when(c).then(p) if e is None else \
-                e.when(c.is_null()).then(None).when(c).then(p)
+        for c, p, g in zip(conds, parts[:-1], guards, strict=True):
+            if g:
+                e = pl.when(c.is_null()).then(None).when(c).then(p) if e is None else \
+                    e.when(c.is_null()).then(None).when(c).then(p)
+            else:
+                e = pl.when(c).then(p) if e is None else e.when(c).then(p)
         return e.otherwise(parts[-1])
 
     if kind == "num":

@@ -37,6 +37,7 @@ from zhengce.bulk.compiler import (
     cmp_exprs,
     lit_int,
     mul,
+    never_negative,
     num_from_decimal,
     set_mask_columns,
     with_aligned,
@@ -651,18 +652,21 @@ def _any(es: list[pl.Expr]) -> pl.Expr:
 
 
 def _amount_expr(comp: Compiler, cr: CompiledRule) -> pl.Expr | None:
-    """max(amount, 0), then each cap (an unknown limit is skipped), then 分 half up. Integer amounts use
-    one ``when`` each — a null amount stays null, a null limit (``x > null`` is null → otherwise) is ignored, which
-    is exactly the engine's rule; ``when`` measured ~2× faster than polars' ``clip`` here — and literal
-    amounts and caps are folded here rather than evaluated per row."""
+    """max(amount, 0), then each cap (an unknown limit is skipped), then 分 half up. A null amount stays null;
+    a null limit (``x > null`` is null → otherwise) is ignored, which is exactly the engine's rule. Literal
+    amounts and caps are folded here rather than evaluated per row; max(·, 0) is dropped where the amount can
+    never be negative, and merged with a first constant cap into one clamp (see ``_clamp``)."""
     if cr.amount is None:
         return None
     amt: Num | Rat = comp.number(cr.amount)
     zero = num_from_decimal(Decimal(0))
+    pending_floor = False  # max(amount, 0) still to apply to an integer amount (merged into a constant cap)
     if isinstance(amt, Num) and amt.const is not None:
         amt = _const(max(amt.const, 0), amt.scale)
+    elif never_negative(cr.amount):
+        pass  # max(amount, 0) is a no-op (e.g. a tier table of non-negative amounts)
     elif isinstance(amt, Num):
-        amt = Num(pl.when(amt.expr < 0).then(0).otherwise(amt.expr), amt.scale, amt.bound)
+        pending_floor = True
     else:
         a, z = cmp_exprs(amt, zero)
         amt = _select([((a < z), zero)], amt)  # max(amount, 0), unknown stays unknown
@@ -671,14 +675,23 @@ def _amount_expr(comp: Compiler, cr: CompiledRule) -> pl.Expr | None:
         lim = comp.number(node)
         const_ok = isinstance(lim, Num) and lim.const is not None and lim.const >= 0
         if isinstance(amt, Num) and isinstance(lim, Num):
-            a, li = align(amt, lim)
+            a, li = align(amt, lim)  # a positive rescale commutes with max(·, 0)
             if a.const is not None and li.const is not None:
                 capped = _const(min(a.const, li.const), a.scale)
             else:
                 bound = max(a.bound, li.bound)
                 ea, el = _cast(a, bound), _cast(li, bound)
-                capped = Num(pl.when(ea > el).then(el).otherwise(ea), a.scale, bound)
+                if li.const is not None:  # constant limit: one clamp (with the pending floor)
+                    capped = Num(_clamp(ea, 0 if pending_floor else None, el), a.scale, bound)
+                else:
+                    if pending_floor:
+                        ea = _clamp(ea, 0, None)
+                    capped = Num(pl.when(ea > el).then(el).otherwise(ea), a.scale, bound)
+                pending_floor = False
         else:
+            if pending_floor:
+                amt = Num(_clamp(amt.expr, 0, None), amt.scale, amt.bound)
+                pending_floor = False
             lo, am = cmp_exprs(lim, amt)
             capped = _select([(lo.is_not_null() & (lo < am), lim)], amt)
         if nonneg and const_ok and isinstance(capped, Num) and capped.const is None:
@@ -687,10 +700,24 @@ def _amount_expr(comp: Compiler, cr: CompiledRule) -> pl.Expr | None:
             capped = Num(capped.expr, capped.scale, min(capped.bound, c))
         amt = capped
         nonneg = nonneg and const_ok
+    if pending_floor:
+        amt = Num(_clamp(amt.expr, 0, None), amt.scale, amt.bound)
     if nonneg and isinstance(amt, Num) and amt.const is None and amt.scale > 2:
         f = 10 ** (amt.scale - 2)  # half up on a value known to be >= 0: one branch
         amt = Num((amt.expr + f // 2) // f, 2, amt.bound // f + 1)
     return _to_fen(amt)
+
+
+def _clamp(e: pl.Expr, lo: int | None, hi: pl.Expr | None) -> pl.Expr:
+    """min(max(e, lo), hi) with nulls kept. A bare column gets one ``when`` chain (~3× faster than polars'
+    ``clip`` on a column); a computed expression gets ``clip``, which evaluates it once (a ``when`` chain
+    repeats it in every branch: max-then-cap as nested ``when`` took ~2× clip's time)."""
+    if e.meta.is_column():
+        w = pl.when(e < lo).then(lo) if lo is not None else None
+        if hi is not None:
+            w = pl.when(e > hi).then(hi) if w is None else w.when(e > hi).then(hi)
+        return w.otherwise(e) if w is not None else e
+    return e.clip(lower_bound=lo, upper_bound=hi)
 
 
 def _const(v: int, scale: int) -> Num:
