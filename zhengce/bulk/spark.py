@@ -2,9 +2,13 @@
 
 Spark distributes the register (partitions read in parallel from Parquet/JDBC, on one machine or a cluster);
 inside each task the batch is normalised and evaluated by the very same polars plan the local backend uses,
-so the two cannot drift apart. Every record is one entity, so per-entity work (stacking, group caps) never
-crosses a partition. Executors need ``pip install zhengce`` (or ship it with ``--py-files``) and the policy
-directory (``ZHENGCE_POLICIES``) — see docs/bulk.md.
+so the two cannot drift apart. An enterprise is one record, so its stacking and group caps never cross a
+partition. A child register (loans, projects) whose owner's caps cover its rules (20万元 of interest subsidy
+per enterprise and year over all its loans) is repartitioned by the owner column and sorted within partitions,
+and each task carries an owner's rows over from one Arrow batch to the next, so every owner's rows are
+evaluated together — exactly as ``zhengce batch`` cuts its chunks between owners. Executors need
+``pip install zhengce`` (or ship it with ``--py-files``) and the policy directory (``ZHENGCE_POLICIES``) —
+see docs/bulk.md.
 """
 
 from __future__ import annotations
@@ -14,45 +18,81 @@ from datetime import date
 import pyarrow as pa
 
 LONG_SCHEMA_DDL = ("_row long, entity_id string, rule_id string, doc_no string, kind string, amount_fen long, "
-                   "counts boolean, superseded_by_rule string")
+                   "capped_fen long, counts boolean, superseded_by_rule string")
 ERROR_SCHEMA_DDL = "_row long, id string, field string, value string, reason string"
 
 
-def _evaluate_batches(policies: str | None, entity_type: str, as_of: date, keep_errors: bool):
+def _evaluate_batches(policies: str | None, entity_type: str, as_of: date, keep_errors: bool,
+                      owner_column: str | None):
     def fn(batches):
         import polars as pl
 
         from zhengce.bulk.plan import compile_plan
         from zhengce.bulk.register import normalize
+        from zhengce.bulk.runner import _owner_required
         from zhengce.rules.loader import load_pack
 
         pack = load_pack(policies)
-        plan = compile_plan(pack, entity_type, as_of)
+        plan = compile_plan(pack, entity_type, as_of, owner_column=owner_column or "owner_id")
         rt = plan.rule_table().select("rule", "rule_id", "doc_no", "kind")
         sup = rt.select(pl.col("rule").alias("superseded_by"), pl.col("rule_id").alias("superseded_by_rule"))
-        for b in batches:
-            raw = pl.from_arrow(pa.Table.from_batches([b]))
-            if raw.height == 0:
-                continue
-            nz = normalize(raw, pack.schema, entity_type)
+        keep = (owner_column,) if owner_column else ()
+
+        def run(raw: pl.DataFrame):
+            nz = normalize(raw, pack.schema, entity_type, keep=keep)
+            if owner_column:
+                nz = _owner_required(nz, owner_column)  # a row with no owner id is a bad record
             if keep_errors:
                 if nz.errors.height:
                     yield from nz.errors.to_arrow().to_batches()
-                continue
+                return
+            if not nz.frame.height:
+                return
             res = plan.evaluate(nz.frame)
             out = res.long.with_columns(nz.frame["id"].gather(res.long["__p"]).alias("entity_id")) \
                 .join(rt, on="rule").join(sup, on="superseded_by", how="left") \
-                .select("_row", "entity_id", "rule_id", "doc_no", "kind", "amount_fen", "counts",
+                .select("_row", "entity_id", "rule_id", "doc_no", "kind", "amount_fen", "capped_fen", "counts",
                         "superseded_by_rule")
             yield from out.to_arrow().to_batches()
+
+        carry = None  # owner runs: the last owner's rows of a batch may continue in the next one
+        for b in batches:
+            raw = pl.from_arrow(pa.Table.from_batches([b]))
+            if owner_column:
+                if carry is not None:
+                    raw = pl.concat([carry, raw], how="vertical_relaxed")
+                if not raw.height:
+                    continue
+                last = raw[owner_column][-1]
+                held = pl.col(owner_column).is_null() if last is None else pl.col(owner_column).eq_missing(last)
+                carry, raw = raw.filter(held), raw.filter(~held)
+            if raw.height:
+                yield from run(raw)
+        if carry is not None and carry.height:
+            yield from run(carry)
     return fn
 
 
 def evaluate_spark(df, *, as_of: date, entity_type: str = "enterprise", policies: str | None = None,
-                   errors: bool = False):
+                   errors: bool = False, owner_column: str = "owner_id"):
     """Spark DataFrame of a register (needs a ``_row`` column: use ``with_row_numbers``) → entitlements
-    (or, with ``errors=True``, the bad-record rows)."""
-    fn = _evaluate_batches(policies, entity_type, as_of, errors)
+    (or, with ``errors=True``, the bad-record rows). ``capped_fen`` is the amount after binding group caps.
+    For a child register whose owner's caps cover its rules, ``owner_column`` must hold the owner's id: the
+    rows are then grouped by owner (any input order) and each owner's caps are applied over all its rows."""
+    from zhengce.bulk.plan import compile_plan
+    from zhengce.rules.loader import load_pack
+
+    plan = compile_plan(load_pack(policies), entity_type, as_of, owner_column=owner_column)
+    by_owner = None
+    if plan.owner_caps:
+        if owner_column not in df.columns:
+            caps = "、".join(f"{g.doc_no}#{g.id}" for g in plan.owner_caps)
+            raise ValueError(f"register of {entity_type} has no owner column {owner_column!r}: the caps {caps} "
+                             f"apply per {plan.owner_caps[0].owner_type} over its {entity_type} rows "
+                             "(pass owner_column=the column holding the owner's id)")
+        by_owner = owner_column
+        df = df.repartition(owner_column).sortWithinPartitions(owner_column, "_row")
+    fn = _evaluate_batches(policies, entity_type, as_of, errors, by_owner)
     return df.mapInArrow(fn, ERROR_SCHEMA_DDL if errors else LONG_SCHEMA_DDL)
 
 
