@@ -107,6 +107,12 @@ def test_run_writes_rule_table_and_summary_by_strings(bulk_pack, tmp_path):
     by_policy = rep.summary["by_policy"]
     assert by_policy and all(isinstance(r["doc_no"], str) for r in by_policy)
     assert [(r["doc_no"], r["kind"]) for r in by_policy] == sorted((r["doc_no"], r["kind"]) for r in by_policy)
+    # the two 'local-contribution' caps also cover project rules (威政办发〔2023〕5号 and 7号): an enterprise
+    # register alone sums the enterprise's own rules, and the summary says so instead of staying silent
+    partial = {(c["doc_no"], c["cap_id"]): c["also_covers"] for c in rep.summary["caps_partial"]}
+    assert partial[("威政办发〔2023〕5号", "local-contribution")] == {"project": 4}
+    assert partial[("威政办发〔2023〕7号", "local-contribution")]["project"] == 4
+    assert all("子表" in c["note"] for c in rep.summary["caps_partial"])
 
 
 def test_summary_from_rollups_equals_a_scan_of_the_results(bulk_pack, tmp_path):

@@ -125,6 +125,9 @@ class Plan:
     set_literals: dict[str, list[str]] = field(default_factory=dict)
     owner_caps: list[OwnerCapPlan] = field(default_factory=list)
     owner_column: str = "owner_id"
+    #: caps of this entity type over its own rules that also cover rules of its child types (loans, projects) in
+    #: force: a register of this type alone sees only its own rules' share, so the summary says so
+    partial_caps: list[dict] = field(default_factory=list)
     _evaluator: Evaluator | None = field(default=None, repr=False)
 
     @property
@@ -766,8 +769,20 @@ def compile_plan(pack: Pack, entity_type: str, as_of: date, *, force_fallback: b
         gcs.append(GroupCapPlan(gc.id, doc.doc_no, gc.label, covered, limit, node, gc.rules == "all"))
     del idx
     other = sum(1 for cr in pack.rules if cr.rule.entity != entity_type)
+    partial = []
+    for doc, gc, _node in pack.group_caps:
+        if gc.entity != entity_type:
+            continue
+        others: dict[str, int] = {}
+        for cr in pack.rules:
+            if (cr.document.doc_no == doc.doc_no and cr.rule.entity != entity_type and cr.rule.kind != "charge"
+                    and (gc.rules == "all" or cr.id in gc.rules) and validity_reason(cr, as_of) is None):
+                others[cr.rule.entity] = others.get(cr.rule.entity, 0) + 1
+        own = [g for g in gcs if g.id == gc.id and g.doc_no == doc.doc_no and g.rules]
+        if others and own:  # caps over child rules only are applied in the child register's run (owner caps)
+            partial.append({"cap_id": gc.id, "doc_no": doc.doc_no, "also_covers": dict(sorted(others.items()))})
     return Plan(pack, entity_type, as_of, rules, nif, gcs, fields, other, comp.set_literals,
-                _owner_caps(pack, entity_type, as_of, rules), owner_column)
+                _owner_caps(pack, entity_type, as_of, rules), owner_column, partial)
 
 
 def _owner_caps(pack: Pack, entity_type: str, as_of: date, rules: list[RulePlan]) -> list[OwnerCapPlan]:

@@ -614,6 +614,10 @@ def summarize(plan: Plan, run_dir: Path, fmt: str) -> dict:
         "owner_caps": [{"cap_id": g.id, "doc_no": g.doc_no, "owner_type": g.owner_type,
                         "limit_fen": g.limit_fen, "applied": g.review is None, "review": g.review}
                        for g in plan.owner_caps],
+        # this type's caps that also cover rules of its child types: here they sum this register's rules only
+        # (the enterprise's loans' and projects' awards are in their own registers) — a lower bound to review
+        "caps_partial": [{**c, "note": "本登记册只含本主体类型的规则；子表（" + "、".join(c["also_covers"])
+                          + "）的奖励未计入该上限的合计，需与子表结果一并复核"} for c in plan.partial_caps],
         "totals": totals,
         "by_policy": by("doc_no"),
         "by_district": by("district"),

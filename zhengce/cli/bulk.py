@@ -86,6 +86,10 @@ def batch(
     for g in s.get("owner_caps", []):
         how = f"按所属企业适用（上限 {_yuan(g['limit_fen'])} 元）" if g["applied"] else f"需人工复核：{g['review']}"
         console.print(f"企业合计上限 {g['doc_no']}#{g['cap_id']}：{how}")
+    for g in s.get("caps_partial", []):
+        kids = "、".join(f"{k} {v} 条" for k, v in g["also_covers"].items())
+        console.print(f"[yellow]合计上限 {g['doc_no']}#{g['cap_id']} 还覆盖子表规则（{kids}）：本次只计本登记册的规则，"
+                      "需与子表结果一并复核[/]")
     t = s["totals"]
     console.print(f"享受主体 {t['entities_with_awards'] or 0:,} 家；确定金额 {_yuan(t['entitlement_fen'])} 元；"
                   f"最高限额 {_yuan(t['maximum_fen'])} 元；总额上限核减 {_yuan(t['group_cap_reduction_fen'])} 元；"
