@@ -284,3 +284,62 @@ def test_cli_batch_input_errors_are_clean(tmp_path):
         r = CliRunner().invoke(app, [*args, "--as-of", "2023-09-01", "-o", runs])
         assert r.exit_code == 2, (args, r.output, r.exception)
         assert not isinstance(r.exception, (ValueError, OSError)), r.exception
+
+
+def test_register_with_chinese_headers_and_header_units_reads_like_field_names(bulk_pack, tmp_path):
+    """A bureau's export: 统一社会信用代码/企业名称, labels as headers, revenue in 万元 under '营业收入（万元）' (text in
+    CSV, Decimal in Parquet), growth in % under a header --map resolves, 是/否 under '是否工业企业', a column that
+    names no field, and a field the register lacks — same entitlements as the field-named register; the summary
+    names what was renamed, ignored and missing."""
+    from decimal import Decimal
+
+    t = pl.from_arrow(synth_chunk(bulk_pack, 800, seed=23)).drop("rd_expense")
+    t.write_parquet(tmp_path / "ref.parquet")
+    flat = t.with_columns([pl.col(c).list.join(";") for c, d in t.schema.items() if isinstance(d, pl.List)])
+    wan = [None if v is None else v / Decimal(10_000) for v in t["revenue"].to_list()]
+    pct = [None if v is None else v * 100 for v in t["revenue_growth"].to_list()]
+    yes = [None if v is None else ("是" if v else "否") for v in t["is_industrial"].to_list()]
+    cn = flat.drop("id", "name", "district", "revenue", "revenue_growth", "is_industrial").with_columns(
+        pl.Series("统一社会信用代码", t["id"]), pl.Series("企业名称", t["name"]), pl.Series("所在区市/开发区", t["district"]),
+        pl.Series("营业收入（万元）", [None if v is None else format(v, "f") for v in wan]),
+        pl.Series("营业收入增速（%）", [None if v is None else format(v, "f") for v in pct]),
+        pl.Series("是否工业企业", yes), pl.lit("—").alias("备注"))
+    cn.write_csv(tmp_path / "cn.csv")
+    typed = t.drop("id", "name", "district", "revenue", "revenue_growth").with_columns(
+        pl.Series("统一社会信用代码", t["id"]), pl.Series("企业名称", t["name"]), pl.Series("所在区市/开发区", t["district"]),
+        pl.Series("营业收入（万元）", wan, dtype=pl.Decimal(24, 6)),
+        pl.Series("营业收入增速（%）", pct, dtype=pl.Decimal(18, 4)))
+    typed.write_parquet(tmp_path / "cn.parquet")
+    as_of, key = date(2023, 9, 1), ["entity_id", "rule_id"]
+
+    def run(src, rid, **kw):
+        rep = run_batch(bulk_pack, RunConfig(source=str(src), out=tmp_path / "runs", run_id=rid, as_of=as_of,
+                                             chunk_size=300, **kw))
+        ent = pl.read_parquet(rep.run_dir / "entitlements" / "*.parquet").drop("run_id") \
+            .with_columns(pl.col(pl.Enum).cast(pl.Utf8)).sort(key)
+        return rep, ent
+
+    ref, want = run(tmp_path / "ref.parquet", "ref")
+    m = {"营业收入增速（%）": "revenue_growth"}
+    for src in ("cn.csv", "cn.parquet"):
+        rep, got = run(tmp_path / src, src.replace(".", "-"), columns=m)
+        assert rep.summary["bad_records"] == 0
+        assert got.equals(want), src
+        cols = rep.summary["columns"]
+        assert cols["renamed"]["营业收入（万元）"] == "revenue" and cols["units"]["revenue"] == "万元"
+        assert cols["renamed"]["统一社会信用代码"] == "id" and cols["renamed"]["所在区市/开发区"] == "district"
+        assert cols["units"]["revenue_growth"] == "%"
+        assert "rd_expense" in cols["missing"] and cols["missing"]["rd_expense"] >= 1
+    assert rep.summary["columns"]["ignored"] == [] and "备注" in run(tmp_path / "cn.csv", "cn2", columns=m)[0] \
+        .summary["columns"]["ignored"]
+    assert ref.summary["columns"]["renamed"] == {} and "rd_expense" in ref.summary["columns"]["missing"]
+    # the CLI states the mapping and what it could not use
+    from zhengce.cli import app
+
+    r = CliRunner().invoke(app, ["batch", str(tmp_path / "cn.csv"), "--as-of", "2023-09-01", "--run-id", "cli",
+                                 "-o", str(tmp_path / "runs"), "--map", "营业收入增速（%）=revenue_growth"])
+    assert r.exit_code == 0, r.output
+    assert "营业收入（万元） → revenue（单位 万元）" in r.output and "备注" in r.output and "rd_expense" in r.output
+    r = CliRunner().invoke(app, ["batch", str(tmp_path / "cn.csv"), "--as-of", "2023-09-01", "--run-id", "bad",
+                                 "-o", str(tmp_path / "runs"), "--map", "营业收入增速（%）=revenue_grwth"])
+    assert r.exit_code == 2 and "revenue_grwth" in r.output and "revenue_growth" in r.output

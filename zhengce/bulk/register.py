@@ -41,15 +41,17 @@ def _pow10(e: pl.Expr) -> pl.Expr:
                             return_dtype=pl.Int128)
 
 
-def _parse_number_text(s: pl.Expr, scale: int, parts: pl.Expr | None = None) -> tuple[pl.Expr, pl.Expr]:
+def _parse_number_text(s: pl.Expr, scale: int, parts: pl.Expr | None = None,
+                       default_unit: str = "元") -> tuple[pl.Expr, pl.Expr]:
     """Text like '1,200.5万元' or '6%' → (Int128 value at ``scale`` or null, reason or null).
-    ``parts``: the regex groups, when already materialised as a struct column (keeps expressions small)."""
+    ``parts``: the regex groups, when already materialised as a struct column (keeps expressions small).
+    ``default_unit``: the unit of a number written without one (the column header's unit, else 元/none)."""
     if parts is None:
         parts = s.str.strip_chars().str.extract_groups(_NUM_RE)
     sign = parts.struct.field("1")
     ip = parts.struct.field("2").str.replace_all(",", "")
     fp = parts.struct.field("3").fill_null("")
-    unit = parts.struct.field("4").fill_null("元")
+    unit = parts.struct.field("4").fill_null(default_unit)
     uexp = unit.replace_strict(list(UNIT_EXP), list(UNIT_EXP.values()), default=0, return_dtype=pl.Int64)
     return _digits_to_int(sign, ip, fp, uexp, scale, matched=ip.is_not_null())
 
@@ -74,14 +76,19 @@ def _digits_to_int(sign, ip, fp, exp, scale, matched) -> tuple[pl.Expr, pl.Expr]
     return pl.when(reason.is_null()).then(val).otherwise(None), reason
 
 
-def _numeric(col: pl.Expr, dtype: pl.DataType, ftype: str, parts: pl.Expr | None = None) -> tuple[pl.Expr, pl.Expr]:
+def _numeric(col: pl.Expr, dtype: pl.DataType, ftype: str, parts: pl.Expr | None = None,
+             unit: str | None = None) -> tuple[pl.Expr, pl.Expr]:
+    """A numeric column → (Int128 value at the field's scale, reason or null). ``unit``: the column header's
+    unit ('万元', '%' …): typed numbers are in it, text numbers without a unit of their own too."""
     scale = SCALES[ftype]
-    if dtype.is_integer():
-        val = col.cast(pl.Int128) * (10**scale)
+    uexp = UNIT_EXP[unit] if unit else 0
+    if dtype.is_integer() and uexp >= -scale:
+        val = col.cast(pl.Int128) * (10 ** (scale + uexp))
         return val, pl.lit(None, dtype=pl.Utf8)
-    if isinstance(dtype, pl.Decimal):
+    if dtype.is_integer() or isinstance(dtype, pl.Decimal):
         phys = col.to_physical().cast(pl.Int128)
-        ds = dtype.scale or 0
+        ds = (dtype.scale or 0) if isinstance(dtype, pl.Decimal) else 0
+        ds -= uexp  # a value in 万元 is the same digits at 4 fewer decimal places of 元
         if ds <= scale:
             return phys * (10 ** (scale - ds)), pl.lit(None, dtype=pl.Utf8)
         f = 10 ** (ds - scale)
@@ -92,14 +99,14 @@ def _numeric(col: pl.Expr, dtype: pl.DataType, ftype: str, parts: pl.Expr | None
         # the shortest repr of the float, as zhengce.money.to_decimal does (never the binary value)
         s = col.cast(pl.Utf8)
         parts = s.str.extract_groups(_FLOAT_RE)
-        exp = parts.struct.field("4").cast(pl.Int64).fill_null(0)
+        exp = parts.struct.field("4").cast(pl.Int64).fill_null(0) + uexp
         finite = col.is_finite()
         v, r = _digits_to_int(parts.struct.field("1"), parts.struct.field("2"), parts.struct.field("3").fill_null(""),
                               exp, scale, matched=parts.struct.field("2").is_not_null() & finite)
         return v, r
     if dtype == pl.Boolean:
         return pl.lit(None, dtype=pl.Int128), pl.lit("需要数字，得到真/假值")
-    return _parse_number_text(col.cast(pl.Utf8), scale, parts)
+    return _parse_number_text(col.cast(pl.Utf8), scale, parts, unit or "元")
 
 
 def _empty_to_null(col: pl.Expr, dtype) -> pl.Expr:
@@ -193,14 +200,17 @@ def _chunk_lengths(df: pl.DataFrame) -> list[int] | None:
 
 
 def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_offset: int = 0,
-              id_column: str = "id", keep: tuple[str, ...] = (), _fast: bool = True) -> Normalized:
+              id_column: str = "id", keep: tuple[str, ...] = (), units: dict[str, str] | None = None,
+              _fast: bool = True) -> Normalized:
     """Validate and type one chunk of a register. ``row_offset``: rows before this chunk in the source.
+    ``units``: field → the unit its column header states (see zhengce.entities.columns).
 
     One pass computes the typed values and one Boolean "bad" flag per record (typed columns that statistics
     show clean add no flag, see _typed_fast); the error reasons (strings) are computed afterwards on the bad
     records only. ``_fast=False``: derive every flag from the reason expressions (the reference the tests
     compare the typed fast paths with)."""
     specs = schema.fields[entity_type]
+    units = units or {}
     n = raw.height
     lens = _chunk_lengths(raw)
     if lens is None:
@@ -228,7 +238,8 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
     grouped = {e.meta.output_name() for e in pre}
     fast: dict = {}
     if _fast:
-        fast, helpers = _typed_fast(raw, specs, [c for c in raw.columns if c in specs and c not in ("_row", "id", id_column)])
+        fast, helpers = _typed_fast(raw, specs, [c for c in raw.columns if c in specs and c not in units
+                                                  and c not in ("_row", "id", id_column)])
         if helpers:
             base = base.with_columns([aligned(h, lens) for h in helpers])
     exprs: list[pl.Expr] = []
@@ -246,7 +257,7 @@ def normalize(raw: pl.DataFrame, schema: EntitySchema, entity_type: str, *, row_
         bad = None  # Boolean: the record is bad because of this field (None: never)
         if t in NUMERIC_TYPES:
             parts = pl.col(f"__g_{name}") if f"__g_{name}" in grouped else None
-            val, reason = _numeric(col, dtype, t, parts)
+            val, reason = _numeric(col, dtype, t, parts, units.get(name))
             bound = MAX_ABS[t] * 10 ** SCALES[t]
             reason = pl.when(col.is_null()).then(None).when(reason.is_not_null()).then(reason) \
                 .when(val.is_null() | (val.abs() > bound)).then(pl.lit(f"数值超出精确计算范围（绝对值≤{MAX_ABS[t]:.0e}）")) \

@@ -38,6 +38,7 @@ import polars as pl
 
 from zhengce.bulk.plan import Plan, chunk_bounds, compile_plan, funding_parts
 from zhengce.bulk.register import normalize
+from zhengce.entities.columns import ColumnMap, resolve_columns
 from zhengce.rules.loader import Pack
 
 TABLES = ("entitlements", "totals", "group_caps", "errors", "rollup", "stats")  # stats last: marks a chunk done
@@ -57,8 +58,10 @@ class RunConfig:
     keep: tuple[str, ...] = ("name", "district", "industry")
     id_column: str = "id"
     owner_column: str = "owner_id"  # child registers: the owning enterprise's id (for its group caps)
+    columns: dict[str, str] = field(default_factory=dict)  # header → field, over the automatic mapping
     prefetch: bool = True  # read+validate the next chunk while this one is computed
     by_owner: bool = False  # set by run_batch when the plan has owner caps: chunks are cut between owners
+    id_header: str | None = None  # set by run_batch: the source column that holds the id
 
 
 @dataclass
@@ -92,8 +95,9 @@ def count_rows(cfg: RunConfig) -> int | None:
 
 
 def needed_columns(pack: Pack, entity_type: str, source: str | Path, keep: tuple[str, ...] = (),
-                   id_column: str = "id") -> list[str]:
-    """Only the register columns some rule or group cap reads (plus id and kept columns): never hold more."""
+                   id_column: str = "id", cmap: ColumnMap | None = None) -> list[str]:
+    """Only the register columns some rule or group cap reads (plus id and kept columns): never hold more.
+    With a column map, the source headers that feed those fields."""
     import pyarrow.parquet as pq
 
     names = pq.ParquetFile(source).schema_arrow.names
@@ -105,8 +109,52 @@ def needed_columns(pack: Pack, entity_type: str, source: str | Path, keep: tuple
             from zhengce.expr import ast as A
 
             fields |= A.fields_of(node)
-    want = fields | set(keep) | {id_column, "_row"}
+    want = fields | set(keep) | {id_column, "_row", "id"}
+    if cmap is not None:
+        return [c for c in names if cmap.fields.get(c) in want]
     return [c for c in names if c in want]
+
+
+def source_headers(cfg: RunConfig) -> list[str]:
+    """The register's column names, without reading its rows."""
+    if cfg.table:
+        from sqlalchemy import create_engine, inspect
+
+        eng = create_engine(cfg.source)
+        schema, _, table = cfg.table.rpartition(".")
+        _sql_name(cfg.table)
+        insp = inspect(eng)
+        if not insp.has_table(table, schema=schema or None):
+            raise ValueError(f"no table {cfg.table!r} in {eng.url.render_as_string(hide_password=True)}")
+        return [c["name"] for c in insp.get_columns(table, schema=schema or None)]
+    p = Path(cfg.source)
+    if not p.exists():
+        raise FileNotFoundError(f"register not found: {p}")
+    if p.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(p).schema_arrow.names
+    if p.suffix in (".csv", ".txt"):
+        return pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy").collect_schema().names()
+    raise ValueError(f"unsupported register format {p.suffix!r}: use .parquet, .csv or --table with a SQL URL")
+
+
+def column_map(pack: Pack, cfg: RunConfig) -> ColumnMap:
+    """How the register's headers read (field names, labels, units in headers, the explicit mapping)."""
+    return resolve_columns(pack.schema, cfg.entity_type, source_headers(cfg), cfg.columns, id_column=cfg.id_column,
+                           passthrough=("_row", "type", cfg.owner_column))
+
+
+def missing_fields(plan: Plan, cmap: ColumnMap) -> dict[str, int]:
+    """Fields rules in force read that no column feeds, with how many rules read each (those rules can only be
+    undetermined for every record) — most first."""
+    have = set(cmap.fields.values())
+    count: dict[str, int] = {}
+    for rp in plan.rules:
+        for f in rp.cr.fields - {"as_of"}:
+            if f not in have:
+                count[f] = count.get(f, 0) + 1
+    return dict(sorted(count.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _sql_name(name: str) -> str:
@@ -141,7 +189,7 @@ def read_owners(cfg: RunConfig) -> pl.Series:
 def _sql_order(cfg: RunConfig, eng) -> str:
     """A stable order, so chunk k is the same rows on every (re)run: SQLite's rowid, else the id column —
     after the owner column when chunks are cut by owner."""
-    order = "rowid" if eng.dialect.name == "sqlite" else _sql_name(cfg.id_column)
+    order = "rowid" if eng.dialect.name == "sqlite" else _sql_name(cfg.id_header or cfg.id_column)
     return f"{_sql_name(cfg.owner_column)}, {order}" if cfg.by_owner else order
 
 
@@ -392,11 +440,15 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
         keep = cfg.keep if cfg.owner_column in cfg.keep else (*cfg.keep, cfg.owner_column)
         cfg = dataclasses.replace(cfg, keep=keep, by_owner=True)
         bounds = chunk_bounds(read_owners(cfg), cfg.chunk_size)
+    cmap = column_map(pack, cfg)
+    cfg = dataclasses.replace(cfg, id_header=cmap.source_of("id"))
     run_dir = Path(cfg.out) / cfg.run_id
     manifest = {"source": str(cfg.source), "table": cfg.table, "as_of": cfg.as_of.isoformat(),
                 "entity_type": cfg.entity_type, "chunk_size": cfg.chunk_size, "format": cfg.fmt,
                 "pack": pack_fingerprint(pack), "rules_in_force": len(plan.rules),
                 "rules_not_in_force": len(plan.not_in_force)}
+    if cmap.renames or cmap.units:
+        manifest["columns"] = {"renamed": cmap.renames, "units": cmap.units}
     if plan.owner_caps:
         manifest["owner_column"] = cfg.owner_column
     mpath = run_dir / "manifest.json"
@@ -410,8 +462,9 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
         (run_dir / t).mkdir(parents=True, exist_ok=True)
     mpath.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     rep = RunReport(run_dir)
-    cols = needed_columns(pack, cfg.entity_type, cfg.source, cfg.keep, cfg.id_column) \
+    cols = needed_columns(pack, cfg.entity_type, cfg.source, cfg.keep, "id", cmap) \
         if not cfg.table and Path(cfg.source).suffix == ".parquet" else None
+    renames = cmap.renames
     # pipeline of three stages on their own threads (polars, numpy and the Parquet codecs release the GIL):
     # read+validate chunk k+1 ‖ evaluate chunk k ‖ build the output tables of chunk k-1 and write them. At most one
     # chunk is prefetched and one
@@ -428,7 +481,10 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
         raw = load()
         timed("read", t0)
         t0 = time.perf_counter()
-        nz = normalize(raw, pack.schema, cfg.entity_type, row_offset=off, id_column=cfg.id_column, keep=cfg.keep)
+        if renames:  # register headers → field names (labels, units in headers, --map)
+            raw = raw.rename({h: f for h, f in renames.items() if h in raw.columns})
+        nz = normalize(raw, pack.schema, cfg.entity_type, row_offset=off, id_column="id", keep=cfg.keep,
+                       units=cmap.units)
         if plan.owner_caps:
             nz = _owner_required(nz, cfg.owner_column)
         timed("validate", t0)
@@ -507,6 +563,9 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
             pending.result()
     t0 = time.perf_counter()
     rep.summary = summarize(plan, run_dir, cfg.fmt)
+    # how the register's columns were read: nothing in it is dropped or missing without saying so
+    rep.summary["columns"] = {"renamed": cmap.renames, "units": cmap.units, "ignored": cmap.ignored,
+                              "missing": missing_fields(plan, cmap)}
     timed("summary", t0)
     rep.timings = timings
     (run_dir / "summary.json").write_text(json.dumps(rep.summary, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -37,6 +37,8 @@ def batch(
     keep: Annotated[str, typer.Option("--keep", help="随结果带出的登记册列（逗号分隔）")] = "name,district,industry",
     owner_column: Annotated[str, typer.Option(
         "--owner-column", help="子表登记册（贷款、项目）中所属企业编号的列：按企业适用合计上限，分块不拆分同一企业")] = "owner_id",
+    column_map: Annotated[list[str] | None, typer.Option(
+        "--map", help="列映射 表头=字段（可多次）：优先于自动识别（字段名、中文名称、表头中的单位如“营业收入（万元）”）")] = None,
     policies: PoliciesOpt = None,
 ) -> None:
     """批量测算（免申即享）：整本登记册 × 全部有效规则 → 享受清单（长表）、汇总与错误记录。"""
@@ -47,9 +49,15 @@ def batch(
     rid = run_id or f"{Path(register).stem if not table else table}-{day.isoformat()}"
     if fmt not in ("parquet", "csv"):
         fail(ValueError("--format: parquet or csv"))
+    mapping = {}
+    for m in column_map or []:
+        h, sep, f = m.partition("=")
+        if not sep or not h.strip() or not f.strip():
+            fail(ValueError(f"--map {m!r}：写成 表头=字段，如 --map 营业收入（万元）=revenue"))
+        mapping[h.strip()] = f.strip()
     cfg = RunConfig(source=register, out=out, run_id=rid, as_of=day, entity_type=entity, chunk_size=chunk_size,
                     fmt=fmt, table=table, db=db, keep=tuple(k for k in keep.split(",") if k),
-                    owner_column=owner_column)
+                    owner_column=owner_column, columns=mapping)
     from sqlalchemy.exc import SQLAlchemyError
 
     input_errors = (ValueError, OSError, SQLAlchemyError)  # a missing file or table, a bad name, a bad URL
@@ -83,6 +91,17 @@ def batch(
                   f"其他主体类型 {s['rules_other_entity_types']} 条；逐行回退 {len(s['rules_on_fallback'])} 条")
     console.print(f"有效记录 {s['rows_valid']:,}；错误记录 {s['bad_records']:,}（{s['error_rows']:,} 处，"
                   f"见 {rep.run_dir / 'errors'}）")
+    cols = s.get("columns", {})
+    if cols.get("renamed"):
+        units = cols.get("units", {})
+        console.print("列映射：" + "；".join(f"{h} → {f}" + (f"（单位 {units[f]}）" if f in units else "")
+                                         for h, f in cols["renamed"].items()))
+    if cols.get("ignored"):
+        console.print(f"[yellow]未识别的列（未使用，可用 --map 指定）：{'、'.join(cols['ignored'])}[/]")
+    if cols.get("missing"):
+        miss = list(cols["missing"].items())
+        shown = "、".join(f"{f}（{n} 条规则）" for f, n in miss[:8]) + (f" 等 {len(miss)} 个" if len(miss) > 8 else "")
+        console.print(f"[yellow]登记册缺少的字段（读取它们的规则只能“待补数据”）：{shown}[/]")
     for g in s.get("owner_caps", []):
         how = f"按所属企业适用（上限 {_yuan(g['limit_fen'])} 元）" if g["applied"] else f"需人工复核：{g['review']}"
         console.print(f"企业合计上限 {g['doc_no']}#{g['cap_id']}：{how}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -27,6 +28,9 @@ from zhengce.entities.schema import CHILD_KEYS, ENTITY_TYPES, EntitySchema
 from zhengce.errors import EntityError
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+_BARE_NUMBER = re.compile(r"^[-+]?[0-9][0-9,]*(\.[0-9]+)?$")
 
 
 def entity_from_mapping(schema: EntitySchema, raw: object, *, source: str = "", record: str | int | None = None,
@@ -91,12 +95,26 @@ def load_entities(path: str | Path, schema: EntitySchema, *, default_type: str =
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
             raise EntityError("CSV has no header row", src)
+        # headers as a register writes them (中文名称, units in headers): one reading with `zhengce batch`
+        from zhengce.entities.columns import resolve_columns
+
+        try:
+            cmap = resolve_columns(schema, default_type, list(reader.fieldnames))
+        except ValueError as exc:
+            raise EntityError(str(exc), src) from None
         out = []
         for i, row in enumerate(reader, start=2):  # line 1 is the header
             if None in row:
                 raise EntityError(f"row has more cells than the header ({len(reader.fieldnames)} columns)", src, f"line {i}")
-            out.append(entity_from_mapping(schema, {k: v for k, v in row.items() if v != ""}, source=src,
-                                           record=f"line {i}", default_type=default_type, strict=strict))
+            rec = {}
+            for k, v in row.items():
+                if v == "":
+                    continue
+                f = cmap.fields.get(k, k)
+                unit = cmap.units.get(f)
+                rec[f] = f"{v.strip()}{unit}" if unit and _BARE_NUMBER.match(v.strip()) else v
+            out.append(entity_from_mapping(schema, rec, source=src, record=f"line {i}", default_type=default_type,
+                                           strict=strict))
         return out
     try:
         data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
