@@ -47,6 +47,20 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def best_of(fn, repeat: int, between=None):
+    """(best wall seconds over ``repeat`` back-to-back calls, the last call's result); ``between`` runs after
+    each call, outside the timing (freeing the result)."""
+    best, out = None, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        d = time.perf_counter() - t0
+        best = d if best is None else min(best, d)
+        if between is not None:
+            between(out)
+    return best, out
+
+
 def _pack(args, subset: bool):
     from zhengce.rules.loader import load_pack
 
@@ -88,31 +102,19 @@ def worker(args) -> dict:
         plan.evaluate(frame.head(1000))  # warm-up (thread pool, allocator)
         # each measurement back to back, as for the other backends (interleaving the two left every amounts
         # run to start on memory the full run had just freed, page faults included)
-        best = best_full = None
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            wide = plan.amounts(frame)
-            total = int(wide.select(pl.sum_horizontal(pl.all().exclude("_row").sum()))[0, 0])
-            dt = time.perf_counter() - t0
-            best = dt if best is None else min(best, dt)
-            del wide
+        def summed(wide) -> int:
+            return int(wide.select(pl.sum_horizontal(pl.all().exclude("_row").sum()))[0, 0])
+
+        best, total = best_of(lambda: summed(plan.amounts(frame)), args.repeat)
         gc.collect()
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
+
+        def full():
             res = plan.evaluate(frame)
-            dt = time.perf_counter() - t0
-            best_full = dt if best_full is None else min(best_full, dt)
-            full_total = int(res.long.filter("counts")["amount_fen"].sum() or 0)
-            del res
-            gc.collect()
+            return int(res.long.filter("counts")["amount_fen"].sum() or 0)
+
+        best_full, full_total = best_of(full, args.repeat, lambda _: gc.collect())
         small = frame.head(args.small)
-        best_small = None
-        for _ in range(max(args.repeat, 5)):
-            t0 = time.perf_counter()
-            w = plan.amounts(small)
-            int(w.select(pl.sum_horizontal(pl.all().exclude("_row").sum()))[0, 0])
-            d = time.perf_counter() - t0
-            best_small = d if best_small is None else min(best_small, d)
+        best_small, _ = best_of(lambda: summed(plan.amounts(small)), max(args.repeat, 5))
         return {"rows": frame.height, "seconds": best, "full_seconds": best_full, "rules": len(plan.rules),
                 "total_fen": total, "full_total_fen": full_total, "small_seconds": best_small}
     if w == "vector":
@@ -187,29 +189,17 @@ def worker(args) -> dict:
                 inp[n] = fr.select(pl.col("titles_new").list.contains(title).fill_null(False))["titles_new"].to_numpy()
             return inp
 
-        convert = None
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            inputs = to_inputs(frame)
-            d = time.perf_counter() - t0
-            convert = d if convert is None else min(convert, d)
+        convert, inputs = best_of(lambda: to_inputs(frame), args.repeat)
         del frame
         tbs = WeihaiBench()
 
         def run_of(inp, repeat):
-            best = None
-            for _ in range(repeat):
-                t0 = time.perf_counter()
+            def one():
                 sim = SimulationBuilder().build_default_simulation(tbs, count=len(inp["revenue"]))
                 for k, v in inp.items():
                     sim.set_input(k, "2023", v)
-                tot = 0.0
-                for name in RULES:
-                    tot += float(np.asarray(sim.calculate(name, "2023"), dtype=np.float64).sum())
-                d = time.perf_counter() - t0
-                best = d if best is None else min(best, d)
-                del sim
-            return best, tot
+                return sum(float(np.asarray(sim.calculate(name, "2023"), dtype=np.float64).sum()) for name in RULES)
+            return best_of(one, repeat)
 
         dt, total = run_of(inputs, args.repeat)
         small_dt, _ = run_of({k: v[:args.small] for k, v in inputs.items()}, max(args.repeat, 5))
@@ -232,23 +222,13 @@ def worker(args) -> dict:
                   for t in ["国家级智能制造示范工厂", "国家级智能制造优秀场景", "国家级工业设计中心", "国家制造业单项冠军示范企业",
                             "专精特新“小巨人”企业"]}
         del frame, tn
-        dt = None
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            total = hand_written(cols, titles)
-            d = time.perf_counter() - t0
-            dt = d if dt is None else min(dt, d)
+        dt, total = best_of(lambda: hand_written(cols, titles), args.repeat)
         return {"rows": len(cols["revenue"][0]), "seconds": dt, "rules": 20, "total_fen": int(total)}
     if w == "handwritten-polars":
         pack = _pack(args, True)
         frame = _typed(args, pack)
         hand_written_polars(frame.head(1000))
-        dt = None
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            total = hand_written_polars(frame)
-            d = time.perf_counter() - t0
-            dt = d if dt is None else min(dt, d)
+        dt, total = best_of(lambda: hand_written_polars(frame), args.repeat)
         return {"rows": frame.height, "seconds": dt, "rules": 20, "total_fen": int(total)}
     if w == "e2e":
         from zhengce.bulk.runner import RunConfig, run_batch
