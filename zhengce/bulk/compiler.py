@@ -722,15 +722,22 @@ def set_mask_columns(frame: pl.DataFrame, set_literals: dict[str, list[str]]) ->
             continue
         col = frame[name]
         ends = np.cumsum(col.list.len().fill_null(0).to_numpy())  # item k belongs to the row whose end > k
-        pos = col.explode(empty_as_null=False, keep_nulls=False) \
-            .replace_strict(lits, list(range(len(lits))), default=-1, return_dtype=pl.Int64).fill_null(-1).to_numpy()
-        hit = np.flatnonzero(pos >= 0)
-        rows, pos = np.searchsorted(ends, hit, side="right"), pos[hit]
+        items = col.explode(empty_as_null=False, keep_nulls=False)
+        masks = [np.zeros(n, dtype=np.int64) for _ in range(nmask)]
+        if len(lits) <= 16:  # a few literals: one string comparison each (cheaper than hashing every item)
+            for i, lit in enumerate(lits):
+                rows = np.searchsorted(ends, (items == lit).arg_true().to_numpy(), side="right")
+                masks[i // 63][rows] |= np.int64(1) << np.int64(i % 63)  # repeated rows set the same bit
+        else:
+            pos = items.replace_strict(lits, list(range(len(lits))), default=-1, return_dtype=pl.Int64) \
+                .fill_null(-1).to_numpy()
+            hit = np.flatnonzero(pos >= 0)
+            rows, pos = np.searchsorted(ends, hit, side="right"), pos[hit]
+            for k in range(nmask):
+                sel = (pos // 63) == k
+                np.bitwise_or.at(masks[k], rows[sel], np.left_shift(np.int64(1), pos[sel] % 63))
         null = col.is_null()
-        for k in range(nmask):
-            sel = (pos // 63) == k
-            m = np.zeros(n, dtype=np.int64)
-            np.bitwise_or.at(m, rows[sel], np.left_shift(np.int64(1), pos[sel] % 63))
+        for k, m in enumerate(masks):
             new_cols.append(pl.select(pl.when(null).then(None).otherwise(pl.Series(m))).to_series()
                             .alias(mask_column(name, k)))
     return with_aligned(frame, new_cols)
