@@ -186,3 +186,43 @@ def _frames(long, gcs, tots, stats, n: int, capped: bool = False) -> BulkResult:
                       schema={"rule": pl.UInt32, "eligible": pl.Int64, "not_eligible": pl.Int64,
                               "undetermined": pl.Int64, "amount_unknown": pl.Int64}, orient="row").sort("rule")
     return BulkResult(long_df, tot_df, gc_df, st, n)
+
+
+def evaluate_families(pack, as_of: date, owners: pl.DataFrame, children: dict[str, pl.DataFrame],
+                      owner_column: str) -> tuple[dict[tuple[str, int, str], int | None], list[tuple]]:
+    """The per-entity engine over whole families: each owner (a typed enterprise row) with its children (typed
+    child rows whose ``owner_column`` is the owner's id; in the engine's order — child types as the entity
+    loader nests them, each in register order). Returns the amount after group caps of every eligible result,
+    keyed by (entity type, _row, rule_id) — None where no cap changed it — and the owner's group-cap rows
+    (_row, id, cap_id, doc_no, limit_fen, total_before_fen, total_after_fen, binding)."""
+    from zhengce.entities.schema import CHILD_KEYS
+
+    ev = Evaluator(pack)
+    owner_type = "enterprise"
+    kids: dict[str, list[Entity]] = {}
+    for ctype in CHILD_KEYS.values():
+        frame = children.get(ctype)
+        if frame is None or not frame.height:
+            continue
+        for ent, o in zip(entities(frame, pack.schema, ctype), frame[owner_column].cast(pl.Utf8).to_list(),
+                          strict=True):
+            kids.setdefault(o, []).append(ent)
+    capped: dict[tuple[str, int, str], int | None] = {}
+    gcs = []
+    for owner in entities(owners, pack.schema, owner_type):
+        family = kids.get(owner.id, [])
+        owner.children = family
+        rep = ev.evaluate(owner, as_of, trace=False)
+        # results come entity by entity, each in pack order: walk them in blocks to know whose row each is
+        i = 0
+        for e in (owner, *family):
+            n = len(pack.rules_for(e.type))
+            for r in rep.results[i:i + n]:
+                if r.status == "eligible" and r.amount is not None:
+                    capped[(e.type, e.record, r.rule_id)] = None if r.capped_amount is None \
+                        else int(r.capped_amount * 100)
+            i += n
+        for g in rep.group_caps:
+            gcs.append((owner.record, owner.id, g.id, g.doc_no, None if g.limit is None else int(g.limit * 100),
+                        int(g.total_before * 100), int(g.total_after * 100), g.binding))
+    return capped, gcs

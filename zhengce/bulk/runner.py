@@ -59,6 +59,9 @@ class RunConfig:
     id_column: str = "id"
     owner_column: str = "owner_id"  # child registers: the owning enterprise's id (for its group caps)
     columns: dict[str, str] = field(default_factory=dict)  # header → field, over the automatic mapping
+    #: child registers (type → Parquet/CSV path) evaluated with this enterprise register: caps that cover both
+    #: are applied per family (see zhengce.bulk.families)
+    children: dict[str, str] = field(default_factory=dict)
     prefetch: bool = True  # read+validate the next chunk while this one is computed
     by_owner: bool = False  # set by run_batch when the plan has owner caps: chunks are cut between owners
     id_header: str | None = None  # set by run_batch: the source column that holds the id
@@ -70,6 +73,7 @@ class RunReport:
     chunks_total: int = 0
     chunks_skipped: int = 0
     rows: int = 0
+    families: int = 0  # enterprises re-evaluated with their children (caps covering both)
     summary: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)  # seconds per stage, summed over chunks (stages overlap)
 
@@ -449,6 +453,15 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
                 "rules_not_in_force": len(plan.not_in_force)}
     if cmap.renames or cmap.units:
         manifest["columns"] = {"renamed": cmap.renames, "units": cmap.units}
+    children = []
+    if cfg.children:
+        from zhengce.bulk.families import load_children
+
+        if plan.owner_caps:
+            raise ValueError(f"--children needs an enterprise register; {cfg.entity_type} rows are themselves children")
+        manifest["children"] = dict(sorted(cfg.children.items()))
+        manifest["owner_column"] = cfg.owner_column
+        children = load_children(pack, cfg)
     if plan.owner_caps:
         manifest["owner_column"] = cfg.owner_column
     mpath = run_dir / "manifest.json"
@@ -460,6 +473,8 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
                              "use a new --run-id (results of one run never mix inputs)")
     for t in TABLES:
         (run_dir / t).mkdir(parents=True, exist_ok=True)
+        for ch in children:
+            (run_dir / ch.type / t).mkdir(parents=True, exist_ok=True)
     mpath.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     rep = RunReport(run_dir)
     cols = needed_columns(pack, cfg.entity_type, cfg.source, cfg.keep, "id", cmap) \
@@ -490,9 +505,24 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
         timed("validate", t0)
         return nz
 
+    def child_tables(ch, sub: pl.DataFrame, cres, errors: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        ckeep = (cfg.owner_column,)
+        ent = entitlement_table(ch.plan, cres.long, sub, cfg.run_id, ckeep, child_meta[ch.type])
+        totals = with_register_columns(cres.totals, sub.select("_row", cfg.owner_column), [cfg.owner_column]) \
+            .rename({"id": "entity_id"})
+        stats = cres.stats.join(child_rules[ch.type].select("rule", "rule_id", "doc_no"), on="rule").select(
+            "rule_id", "doc_no", "eligible", "not_eligible", "undetermined", "amount_unknown",
+            pl.lit(sub.height).alias("rows"), pl.lit(errors["_row"].n_unique()).alias("bad_records"))
+        return {"entitlements": ent, "totals": totals,
+                "group_caps": cres.group_caps.filter(pl.col("binding") | pl.col("limit_fen").is_null())
+                .rename({"id": "entity_id"}), "errors": errors, "rollup": rollup(ent, totals), "stats": stats}
+
     def build_and_write(job) -> None:
-        k, res, frame, errors, nvalid, kept = job
+        k, res, frame, errors, nvalid, kept, kids = job
         t0 = time.perf_counter()
+        for ch in children:  # children first: the enterprise's stats part marks the whole chunk done
+            sub, cres = kids[ch.type]
+            write(k, child_tables(ch, sub, cres, _no_errors()), run_dir / ch.type, ch.type)
         ent = entitlement_table(plan, res.long, frame, cfg.run_id, cfg.keep, meta)
         stats = res.stats.join(rules.select("rule", "rule_id", "doc_no"), on="rule").select(
             "rule_id", "doc_no", "eligible", "not_eligible", "undetermined", "amount_unknown",
@@ -508,13 +538,13 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
         timed("tables", t0)
         write(k, tables)
 
-    def write(k: int, tables: dict[str, pl.DataFrame]) -> None:
+    def write(k: int, tables: dict[str, pl.DataFrame], base: Path | None = None, prefix: str = "") -> None:
         t0 = time.perf_counter()
         if cfg.db:
-            _write_db(cfg.db, cfg.run_id, k, tables)
+            _write_db(cfg.db, cfg.run_id, k, {f"{prefix}_{t}" if prefix else t: df for t, df in tables.items()})
         # stats last: its presence (with the others) marks the chunk done
         for t in TABLES:
-            _write(tables[t], _part(run_dir, t, k, cfg.fmt), cfg.fmt)
+            _write(tables[t], _part(base or run_dir, t, k, cfg.fmt), cfg.fmt)
         timed("write", t0)
 
     meta = rule_columns(plan)
@@ -522,6 +552,10 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
     # the rule table once per run: entitlements carry rule_id, citation and the other metadata as dictionary
     # columns; this file adds the funding shares and is what a join on rule_id needs
     _write(rules.drop("rule"), run_dir / f"rules.{cfg.fmt}", cfg.fmt)
+    child_meta = {ch.type: rule_columns(ch.plan) for ch in children}
+    child_rules = {ch.type: ch.plan.rule_table() for ch in children}
+    for ch in children:
+        _write(child_rules[ch.type].drop("rule"), run_dir / ch.type / f"rules.{cfg.fmt}", cfg.fmt)
     todo = []
     for k, off, load in iter_chunks(cfg, cols, bounds):
         rep.chunks_total += 1
@@ -543,11 +577,17 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
                 nz = prepare(off, load)
             t0 = time.perf_counter()
             res = plan.evaluate(nz.frame)
+            kids = {}
+            if children:
+                from zhengce.bulk.families import evaluate_with_children
+
+                res, kids, nfam = evaluate_with_children(pack, plan, nz.frame, res, children, cfg.owner_column)
+                rep.families += nfam
             timed("evaluate", t0)
             # the output tables are built on the writer thread (the evaluate thread is the critical path);
             # it gets only the columns they need, not the typed chunk
             kept = [c for c in cfg.keep if c in nz.frame.columns]
-            job = (k, res, nz.frame.select("_row", "id", *kept), nz.errors, nz.frame.height, kept)
+            job = (k, res, nz.frame.select("_row", "id", *kept), nz.errors, nz.frame.height, kept, kids)
             nrows = raw_rows(nz)
             del nz, res
             t0 = time.perf_counter()
@@ -561,15 +601,69 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
                 progress(k, nrows)
         if pending is not None:
             pending.result()
+    if children:
+        _orphans_and_errors(pack, cfg, plan, children, run_dir, rep.chunks_total, child_tables, write)
     t0 = time.perf_counter()
     rep.summary = summarize(plan, run_dir, cfg.fmt)
     # how the register's columns were read: nothing in it is dropped or missing without saying so
     rep.summary["columns"] = {"renamed": cmap.renames, "units": cmap.units, "ignored": cmap.ignored,
                               "missing": missing_fields(plan, cmap)}
+    if children:
+        # the shared caps are computed per family now, except over child types this run was not given
+        rep.summary["caps_partial"] = [
+            {**c, "also_covers": rest, "note": "本次未提供子表（" + "、".join(rest) + "）：该上限的合计未计入其奖励，需一并复核"}
+            for c in rep.summary["caps_partial"]
+            if (rest := {t: n for t, n in c["also_covers"].items() if t not in cfg.children})]
+        rep.summary["families_reevaluated"] = rep.families
+        rep.summary["children"] = {ch.type: {"source": ch.source, **summarize(ch.plan, run_dir / ch.type, cfg.fmt),
+                                             "columns": ch.columns} for ch in children}
     timed("summary", t0)
     rep.timings = timings
     (run_dir / "summary.json").write_text(json.dumps(rep.summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return rep
+
+
+def _no_errors() -> pl.DataFrame:
+    from zhengce.bulk.register import ERROR_SCHEMA
+
+    return pl.DataFrame(schema=ERROR_SCHEMA)
+
+
+def _orphans_and_errors(pack, cfg, plan, children, run_dir: Path, n_chunks: int, child_tables, write) -> None:
+    """The last part of each child table: children whose owner is not in the enterprise register (their
+    shared caps stay needs-review) and the child registers' bad records."""
+    from zhengce.bulk.families import evaluate_with_children, orphan_owners
+
+    k = n_chunks
+    if all(_part(run_dir / ch.type, "stats", k, cfg.fmt).exists() for ch in children):
+        return
+    # owners evaluated with their enterprise: ids of the register's records that were not bad records (the
+    # children of a bad enterprise record go here too, with their shared caps needs-review — never dropped)
+    ids = _enterprise_ids(cfg)
+    bad = _scan(run_dir, "errors", cfg.fmt).select(pl.col("id").cast(pl.Utf8)).collect().to_series() \
+        if any((run_dir / "errors").glob(f"part-*.{cfg.fmt}")) else pl.Series([], dtype=pl.Utf8)
+    owners = orphan_owners(children, ids.filter(~ids.is_in(bad.implode())), cfg.owner_column)
+    _, kids, _ = evaluate_with_children(pack, plan, pl.DataFrame(schema={"_row": pl.Int64, "id": pl.Utf8}), None,
+                                        children, cfg.owner_column, owners=owners)
+    for ch in children:
+        sub, cres = kids[ch.type]
+        write(k, child_tables(ch, sub, cres, ch.errors), run_dir / ch.type, ch.type)
+
+
+def _enterprise_ids(cfg) -> pl.Series:
+    """The id column of the enterprise register alone (to find children whose owner is not in it)."""
+    col = cfg.id_header
+    if col is None:
+        return pl.Series([], dtype=pl.Utf8)
+    if cfg.table:
+        from sqlalchemy import create_engine
+
+        with create_engine(cfg.source).connect() as conn:
+            return pl.read_database(f"SELECT {_sql_name(col)} FROM {_sql_name(cfg.table)}", conn) \
+                .to_series().cast(pl.Utf8)
+    p = Path(cfg.source)
+    lf = pl.scan_parquet(p) if p.suffix == ".parquet" else pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy")
+    return lf.select(pl.col(col).cast(pl.Utf8)).collect().to_series()
 
 
 def _owner_required(nz, oc: str):

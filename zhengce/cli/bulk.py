@@ -39,6 +39,9 @@ def batch(
         "--owner-column", help="子表登记册（贷款、项目）中所属企业编号的列：按企业适用合计上限，分块不拆分同一企业")] = "owner_id",
     column_map: Annotated[list[str] | None, typer.Option(
         "--map", help="列映射 表头=字段（可多次）：优先于自动识别（字段名、中文名称、表头中的单位如“营业收入（万元）”）")] = None,
+    children: Annotated[list[str] | None, typer.Option(
+        "--children", help="子表登记册 类型=文件（可多次），如 --children project=projects.parquet："
+                           "同时覆盖企业与其项目的合计上限（上年度地方贡献）按企业连同子表一并核算")] = None,
     policies: PoliciesOpt = None,
 ) -> None:
     """批量测算（免申即享）：整本登记册 × 全部有效规则 → 享受清单（长表）、汇总与错误记录。"""
@@ -55,9 +58,15 @@ def batch(
         if not sep or not h.strip() or not f.strip():
             fail(ValueError(f"--map {m!r}：写成 表头=字段，如 --map 营业收入（万元）=revenue"))
         mapping[h.strip()] = f.strip()
+    kids = {}
+    for c in children or []:
+        t, sep, src = c.partition("=")
+        if not sep or not t.strip() or not src.strip():
+            fail(ValueError(f"--children {c!r}：写成 类型=文件，如 --children project=projects.parquet"))
+        kids[t.strip()] = src.strip()
     cfg = RunConfig(source=register, out=out, run_id=rid, as_of=day, entity_type=entity, chunk_size=chunk_size,
                     fmt=fmt, table=table, db=db, keep=tuple(k for k in keep.split(",") if k),
-                    owner_column=owner_column, columns=mapping)
+                    owner_column=owner_column, columns=mapping, children=kids)
     from sqlalchemy.exc import SQLAlchemyError
 
     input_errors = (ValueError, OSError, SQLAlchemyError)  # a missing file or table, a bad name, a bad URL
@@ -105,6 +114,14 @@ def batch(
     for g in s.get("owner_caps", []):
         how = f"按所属企业适用（上限 {_yuan(g['limit_fen'])} 元）" if g["applied"] else f"需人工复核：{g['review']}"
         console.print(f"企业合计上限 {g['doc_no']}#{g['cap_id']}：{how}")
+    for ctype, cs in s.get("children", {}).items():
+        ct = cs["totals"]
+        console.print(f"子表 {ctype}（{cs['source']}）：有效记录 {cs['rows_valid']:,}；错误记录 {cs['bad_records']:,}；"
+                      f"享受主体 {ct['entities_with_awards'] or 0:,}；确定金额 {_yuan(ct['entitlement_fen'])} 元；"
+                      f"最高限额 {_yuan(ct['maximum_fen'])} 元；总额上限核减 {_yuan(ct['group_cap_reduction_fen'])} 元"
+                      f"（结果见 {rep.run_dir / ctype}）")
+    if "families_reevaluated" in s:
+        console.print(f"企业连同子表一并核算合计上限：{s['families_reevaluated']:,} 家")
     for g in s.get("caps_partial", []):
         kids = "、".join(f"{k} {v} 条" for k, v in g["also_covers"].items())
         console.print(f"[yellow]合计上限 {g['doc_no']}#{g['cap_id']} 还覆盖子表规则（{kids}）：本次只计本登记册的规则，"
