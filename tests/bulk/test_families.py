@@ -24,7 +24,8 @@ def _registers(pack, tmp_path):
     ent = pl.from_arrow(synth_chunk(pack, 240, seed=31))
     ids = ent["id"].to_list()
     # family enterprises: a small local contribution (binding), a large one, an unknown one
-    lc = {ids[i]: v for i, v in enumerate(["30000", "80000", "5000000", None, "120000", "1000", "250000", "60000"])}
+    lc = {ids[i]: v for i, v in enumerate(["30000.07", "80000.03", "5000000", None, "120000.11", "1000.01", "250000.99", "60000.13"])}
+    lc[ids[11]] = "1000.01"  # three equal project awards over 100,001 分: the remainder sits on the last one
     ent = ent.with_columns(pl.Series("local_contribution_prev_year", [
         lc.get(i, v) if i in lc else v for i, v in zip(ids, ent["local_contribution_prev_year"].cast(pl.Utf8)
                                                      .to_list(), strict=True)], dtype=pl.Utf8))
@@ -40,6 +41,9 @@ def _registers(pack, tmp_path):
             types, equip, iiot = kinds[(i + j) % len(kinds)]
             rows.append({"id": f"P{i}-{j}", "owner_id": ids[i], "project_types": types,
                          "equipment_investment": equip, "iiot_platform_investment": iiot})
+    for j in range(3):
+        rows.append({"id": f"P11-{j}", "owner_id": ids[11], "project_types": "行业级工业互联网平台",
+                     "equipment_investment": None, "iiot_platform_investment": "3000000"})
     rows.append({"id": "P-orphan", "owner_id": "NO-SUCH-ENTERPRISE", "project_types": "智能化改造",
                  "equipment_investment": "4000000", "iiot_platform_investment": None})
     rows.append({"id": "P-no-owner", "owner_id": None, "project_types": "智能化改造",
@@ -105,7 +109,12 @@ def test_enterprise_and_project_registers_together_equal_the_engine(bulk_pack, t
                              pl.col("id").alias("entity_id"), "owner_id"), on="entity_id")
                      .select(pl.col("owner_id").alias("entity_id"), "group_cap_reduction_fen")])
     red = dict(tot.group_by("entity_id").agg(pl.col("group_cap_reduction_fen").sum()).iter_rows())
-    for e in ids[:10]:
+    # … and each row books its own share: a project's reduction is what its own awards lost
+    own = proj.filter("counts").group_by("entity_id").agg(
+        (pl.col("amount_fen") - pl.coalesce("capped_fen", "amount_fen")).sum().alias("lost"))
+    pt = _read(rep.run_dir / "project", "totals").join(own, on="entity_id", how="left")
+    assert (pt["group_cap_reduction_fen"] == pt["lost"].fill_null(0)).all() and pt["lost"].sum() > 0
+    for e in [*ids[:10], ids[11]]:
         want_red = sum(v[1] - v[2] for k, v in want_caps.items() if k[0] == e)
         assert red.get(e, 0) == want_red, e
     # nothing dropped: the orphan and the bad enterprise's projects are evaluated in the last part, their
@@ -118,7 +127,7 @@ def test_enterprise_and_project_registers_together_equal_the_engine(bulk_pack, t
     assert errs["id"].to_list() == ["P-no-owner"] and errs["field"].to_list() == ["owner_id"]
     s = rep.summary
     assert s["families_reevaluated"] == rep.families and s["children"]["project"]["bad_records"] == 1
-    assert s["children"]["project"]["rows_valid"] == 20  # 19 owned projects + the orphan; 1 bad record
+    assert s["children"]["project"]["rows_valid"] == 23  # 22 owned projects + the orphan; 1 bad record
     # only 威政办发〔2023〕7号's institution rules are still outside the computed caps (no institution register given)
     assert [(c["doc_no"], c["also_covers"]) for c in s["caps_partial"]] == [("威政办发〔2023〕7号", {"institution": 2})]
     # a rerun writes nothing twice

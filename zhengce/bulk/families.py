@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from zhengce.bulk.plan import BulkResult, Plan, compile_plan
-from zhengce.bulk.reference import evaluate_families
 from zhengce.bulk.register import normalize
 from zhengce.rules.loader import Pack
 
@@ -74,64 +73,70 @@ def _is_shared(joint: list[str]) -> pl.Expr:
     return pl.concat_str([pl.col("doc_no"), pl.lit("#"), pl.col("cap_id")]).is_in(joint)
 
 
-def evaluate_with_children(pack: Pack, plan: Plan, frame: pl.DataFrame, res: BulkResult,
-                           children: list[ChildRegister], owner_column: str, owners: pl.Series | None = None
-                           ) -> tuple[BulkResult, dict[str, tuple[pl.DataFrame, BulkResult]], int]:
-    """One enterprise chunk (``frame``, its bulk result ``res``) with the children of its enterprises (or, with
-    ``owners``, of those owner ids: the orphans). Returns the enterprise result (families patched), per child
-    type (its rows, its result) and the number of families re-evaluated."""
+def evaluate_with_children(plan: Plan, frame: pl.DataFrame, children: list[ChildRegister], owner_column: str,
+                           owners: pl.Series | None = None
+                           ) -> tuple[BulkResult | None, dict[str, tuple[pl.DataFrame, BulkResult]], int]:
+    """One enterprise chunk (``frame``) with the children of its enterprises: each child type evaluated by its
+    plan (its own owner caps applied), then the enterprise plan with the children's rows under the shared caps
+    — one pro-rata scale-down per family over the enterprise's and its children's covered rows, in the engine's
+    order (the enterprise's rows, then each child's, by child type as the entity loader nests them and register
+    order; stacking winners from other documents last), each side booking its own reduction. With ``owners``
+    (the orphans): the children of those owner ids only, their shared caps left as needs-review. Returns the
+    enterprise result (None for orphans), per child type its rows and result, and the number of families
+    (enterprises with children under a shared cap)."""
+    from zhengce.entities.schema import CHILD_KEYS
+
     ids = frame["id"] if owners is None else owners
     joint = shared_caps(plan)
     kids: dict[str, tuple[pl.DataFrame, BulkResult]] = {}
-    fam: set[str] = set()
+    ext_parts = []
+    type_order = {t: i for i, t in enumerate(CHILD_KEYS.values())}
     for ch in children:
         sub = ch.frame.filter(pl.col(owner_column).is_in(ids.implode()))
         cres = ch.plan.evaluate(sub)
         kids[ch.type] = (sub, cres)
-        if owners is None and joint and sub.height:
-            rv = cres.group_caps.filter(pl.col("limit_fen").is_null() & _is_shared(joint))
-            fam |= set(rv["id"].to_list())
-    if not fam:
-        return res, kids, 0
-    fam_s = pl.Series(sorted(fam), dtype=pl.Utf8)
-    owners_rows = frame.filter(pl.col("id").is_in(fam_s.implode()))
-    kid_rows = {t: sub.filter(pl.col(owner_column).is_in(fam_s.implode())) for t, (sub, _r) in kids.items()}
-    capped, gcs = evaluate_families(pack, plan.as_of, owners_rows, kid_rows, owner_column)
-    res = _patched(res, plan, owners_rows["_row"], capped, "enterprise")
-    mine = pl.DataFrame(gcs, schema={"_row": pl.Int64, "id": pl.Utf8, "cap_id": pl.Utf8, "doc_no": pl.Utf8,
-                                     "limit_fen": pl.Int64, "total_before_fen": pl.Int64, "total_after_fen": pl.Int64,
-                                     "binding": pl.Boolean}, orient="row")
-    mine = mine.filter(_is_shared(joint))
-    keep = ~(pl.col("_row").is_in(owners_rows["_row"].implode()) & _is_shared(joint))
-    res = dataclasses.replace(res, group_caps=pl.concat([res.group_caps.filter(keep), mine.select(
-        res.group_caps.columns).cast(res.group_caps.schema)]).sort("_row", "doc_no", "cap_id"))
+        for key, rows in cres.shared.items():
+            if key in joint and rows.height:
+                ext_parts.append(rows.with_columns(pl.lit(key).alias("key"), pl.lit(ch.type).alias("type"),
+                                                   pl.lit(type_order.get(ch.type, 99), dtype=pl.Int64).alias("t")))
+    if owners is not None:
+        return None, kids, 0
+    if not ext_parts:
+        return plan.evaluate(frame), kids, 0
+    ext = pl.concat(ext_parts)
+    # one buffer slot per child result row (a row covered by both shared caps is scaled by both, in turn)
+    slots = ext.select("type", "lidx", "eff").unique(["type", "lidx"], maintain_order=True) \
+        .with_row_index("xid").with_columns(pl.col("xid").cast(pl.Int64))
+    positions = pl.DataFrame({"owner": frame["id"], "__e": pl.int_range(frame.height, eager=True, dtype=pl.Int64)})
+    ext = ext.join(slots.select("type", "lidx", "xid"), on=["type", "lidx"]) \
+        .join(positions, on="owner").with_columns(seq=1 + pl.col("t") * 2**32 + pl.col("p"))
+    ext_eff = slots["eff"].to_numpy().copy()
+    res = plan.evaluate(frame, external=({k: g for (k,), g in ext.partition_by("key", as_dict=True).items()},
+                                         ext_eff))
+    new = slots.with_columns(pl.Series("new", ext_eff, dtype=pl.Int64))
+    drop = _is_shared(joint)
     for ch in children:
         sub, cres = kids[ch.type]
-        rows = sub.filter(pl.col(owner_column).is_in(fam_s.implode()))["_row"]
-        cres = _patched(cres, ch.plan, rows, capped, ch.type)
-        # the shared caps' needs-review rows of these owners are now computed, in the enterprise's group_caps
-        drop = pl.col("id").is_in(fam_s.implode()) & _is_shared(joint)
+        mine = new.filter(pl.col("type") == ch.type)
+        if mine.height:
+            cres = _with_amounts(cres, mine["lidx"].to_numpy(), mine["new"].to_numpy())
+        # the shared caps are computed in the enterprise's group_caps now, not left as needs-review here
         kids[ch.type] = (sub, dataclasses.replace(cres, group_caps=cres.group_caps.filter(~drop)))
-    return res, kids, len(fam)
+    return res, kids, ext["owner"].n_unique()
 
 
-def _patched(res: BulkResult, plan: Plan, rows: pl.Series, capped: dict, etype: str) -> BulkResult:
-    """The result with the amounts after caps of ``rows`` (entity rows of re-evaluated families) taken from the
-    engine, and their totals' group-cap reduction and overall bound recomputed from them."""
-    if not rows.len():
-        return res
-    index = {rp.id: rp.index for rp in plan.rules}
-    fix = [(row, index[rid], fen) for (t, row, rid), fen in capped.items() if t == etype and rid in index]
-    patch = pl.DataFrame(fix, schema={"_row": pl.Int64, "rule": pl.UInt32, "__new": pl.Int64}, orient="row")
-    long = res.long.join(patch, on=["_row", "rule"], how="left", maintain_order="left")
-    infam = pl.col("_row").is_in(rows.implode())
-    long = long.with_columns(pl.when(infam).then(pl.col("__new")).otherwise(pl.col("capped_fen"))
-                             .alias("capped_fen")).drop("__new")
-    red = long.filter(infam & pl.col("counts") & pl.col("capped_fen").is_not_null()).group_by("_row").agg(
+def _with_amounts(res: BulkResult, lidx, amounts) -> BulkResult:
+    """A child result with new amounts after caps at long rows ``lidx``; totals' reductions from them."""
+    long = res.long
+    eff = long["capped_fen"].fill_null(long["amount_fen"]).fill_null(0).to_numpy().copy()
+    eff[lidx] = amounts
+    amt = long["amount_fen"]
+    capped = pl.Series("capped_fen", eff, dtype=pl.Int64)
+    long = long.with_columns(pl.when(capped != amt).then(capped).otherwise(None).alias("capped_fen"))
+    red = long.filter(pl.col("counts") & pl.col("capped_fen").is_not_null()).group_by("_row").agg(
         (pl.col("amount_fen") - pl.col("capped_fen")).sum().alias("__red"))
     tot = res.totals.join(red, on="_row", how="left", maintain_order="left").with_columns(
-        pl.when(infam).then(pl.col("__red").fill_null(0)).otherwise(pl.col("group_cap_reduction_fen"))
-        .alias("group_cap_reduction_fen")).drop("__red")
+        pl.col("__red").fill_null(0).alias("group_cap_reduction_fen")).drop("__red")
     tot = tot.with_columns((pl.col("entitlement_fen") + pl.col("maximum_fen") - pl.col("group_cap_reduction_fen"))
                            .alias("overall_fen"))
     return dataclasses.replace(res, long=long, totals=tot)

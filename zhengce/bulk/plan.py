@@ -110,6 +110,10 @@ class BulkResult:
     group_caps: pl.DataFrame
     stats: pl.DataFrame  # per rule: eligible, not_eligible, undetermined, amount_unknown
     rows: int
+    #: child registers: per owner cap that needs the owner's fields ('doc_no#cap_id'), the rows it covers —
+    #: long index ``lidx``, ``owner``, chunk position ``p``, order keys ``cls``/``ordk``, amount after the
+    #: narrower caps ``eff`` — so an enterprise run with its children can apply it (zhengce.bulk.families)
+    shared: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 @dataclass
@@ -129,6 +133,8 @@ class Plan:
     #: force: a register of this type alone sees only its own rules' share, so the summary says so
     partial_caps: list[dict] = field(default_factory=list)
     _evaluator: Evaluator | None = field(default=None, repr=False)
+    _external: tuple | None = field(default=None, repr=False)  # during evaluate: children's covered rows
+    _shared_out: dict = field(default_factory=dict, repr=False)  # during evaluate: rows of shared owner caps
 
     @property
     def fallback_rules(self) -> list[RulePlan]:
@@ -153,9 +159,17 @@ class Plan:
         return pl.DataFrame(rows, schema=schema)
 
     # ------------------------------------------------------------------------------------------------
-    def evaluate(self, frame: pl.DataFrame) -> BulkResult:
-        """Evaluate a typed chunk (see zhengce.bulk.register). Rows must have unique ``_row``."""
+    def evaluate(self, frame: pl.DataFrame, external: tuple[dict[str, pl.DataFrame], np.ndarray] | None = None
+                 ) -> BulkResult:
+        """Evaluate a typed chunk (see zhengce.bulk.register). Rows must have unique ``_row``.
+
+        ``external``: covered rows of this chunk's entities that live in child registers, per cap
+        ('doc_no#cap_id' → frame of ``xid``, ``__e`` (the owner's position in ``frame``), ``cls``, ``seq``,
+        ``ordk``) and their amounts (indexed by ``xid``, rewritten in place when a cap binds): such a cap is
+        applied over the entity's rows and its children's together, as the engine does for an enterprise with
+        children (see zhengce.bulk.families)."""
         _tick("")
+        self._external = external
         frame = self._prepare(frame)
         fast = [rp for rp in self.rules if not rp.fallback]
         n = frame.height
@@ -201,8 +215,10 @@ class Plan:
         stats = stats.with_columns(pl.Series("amount_unknown", unknown[stats["rule"].to_numpy()], dtype=pl.Int64)) \
             .sort("rule")
         _tick("stats")
+        self._shared_out = {}
         long, totals, gcs = self._per_entity(frame, long)
-        return BulkResult(long, totals, gcs, stats, n)
+        shared, self._shared_out, self._external = self._shared_out, {}, None
+        return BulkResult(long, totals, gcs, stats, n, shared)
 
     def _prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The columns the plan reads (missing fields as unknown), set masks and the row position ``__p``,
@@ -379,7 +395,8 @@ class Plan:
         reduction = np.zeros(n, dtype=np.int64)
         gc_frames = []
         eff = amt.copy()  # covered rows are always paid rows; binding caps rewrite their entries
-        if not (self.group_caps or self.owner_caps) or not len(long):
+        ext, ext_eff = self._external or ({}, None)
+        if not (self.group_caps or self.owner_caps) or (not len(long) and not ext):
             return reduction, gc_frames, eff
         doc_names = sorted({rp.cr.document.doc_no for rp in self.rules})
         doc_of = np.full(nrules, -1, dtype=np.int64)
@@ -392,10 +409,23 @@ class Plan:
         w = sup_row[losers]
         ok = paid[w] & (doc_of[rule[w]] != doc_of[rule[losers]])
         loser_rows, loser_win = losers[ok], w[ok]
+        always = {k for k, gp in enumerate(self.group_caps) if f"{gp.doc_no}#{gp.id}" in ext}
         for gp, rows, cls, ordk in _caps_in_order(self.group_caps, nrules, rule_bounds, paid, rule, loser_rows,
-                                                  loser_win):
-            ent = p[rows].astype(np.int64)
-            total, pos = _totals_by(ent, eff[rows], n)
+                                                  loser_win, always):
+            x = ext.get(f"{gp.doc_no}#{gp.id}")
+            if x is not None and x.height:  # with the children's covered rows: one buffer, engine order
+                m, own = len(eff), len(rows)
+                buf = np.concatenate([eff, ext_eff])
+                rows = np.concatenate([rows.astype(np.int64), m + x["xid"].to_numpy()])
+                ent = np.concatenate([p[rows[:own]].astype(np.int64), x["__e"].to_numpy().astype(np.int64)])
+                cls = np.concatenate([cls, x["cls"].to_numpy().astype(np.int8)])
+                seq = np.concatenate([np.zeros(own, dtype=np.int64), x["seq"].to_numpy().astype(np.int64)])
+                ordk = np.concatenate([ordk, x["ordk"].to_numpy().astype(np.int64)])
+            else:
+                buf, own = eff, len(rows)
+                ent = p[rows].astype(np.int64)
+                seq = ent
+            total, pos = _totals_by(ent, buf[rows], n)
             if gp.limit is not None:  # the limit on the covered entities' rows only
                 need = A.fields_of(gp.node) | {c for c in frame.columns if c.startswith("__set_")} | {"__p"}
                 lim = frame.select(pl.col([c for c in frame.columns if c in need]).gather(pos)) \
@@ -414,8 +444,15 @@ class Plan:
                 limit_of[pos[binding]] = lim_np[binding]
                 isbind = np.zeros(n, dtype=bool)
                 isbind[pos[binding]] = True
-                _scale_down(eff, rows, ent, cls, ent, ordk, isbind, limit_of, total, n)
-                reduction[pos[binding]] += tot_pos[binding] - lim_np[binding]
+                if buf is eff:
+                    _scale_down(eff, rows, ent, cls, seq, ordk, isbind, limit_of, total, n)
+                    reduction[pos[binding]] += tot_pos[binding] - lim_np[binding]
+                else:  # each side books its own share; the children's new amounts go back to the caller
+                    before = buf[rows[:own]].copy()
+                    _scale_down(buf, rows, ent, cls, seq, ordk, isbind, limit_of, total, n)
+                    np.add.at(reduction, ent[:own], before - buf[rows[:own]])
+                    eff[:] = buf[:len(eff)]
+                    ext_eff[:] = buf[len(eff):]
             after = np.where(binding, lim_np, tot_pos)
             g = pl.DataFrame({"__p": pl.Series(pos, dtype=pl.UInt32), "limit_fen": lim,
                               "total_before_fen": pl.Series(tot_pos, dtype=pl.Int64),
@@ -453,6 +490,11 @@ class Plan:
             if gp.limit_fen is None:
                 lim = pl.Series("limit_fen", [None] * len(gpos), dtype=pl.Int64)
                 binding = np.zeros(len(gpos), dtype=bool)
+                # rows for an enterprise run with its children to apply this cap (amounts after narrower caps)
+                self._shared_out[f"{gp.doc_no}#{gp.id}"] = pl.DataFrame({
+                    "lidx": pl.Series(rows, dtype=pl.Int64), "owner": owner.gather(pr),
+                    "p": pl.Series(pr, dtype=pl.Int64), "cls": pl.Series(cls, dtype=pl.Int8),
+                    "ordk": pl.Series(ordk, dtype=pl.Int64), "eff": pl.Series(eff[rows], dtype=pl.Int64)})
             else:
                 lim = pl.Series("limit_fen", np.full(len(gpos), gp.limit_fen, dtype=np.int64))
                 binding = tot > gp.limit_fen
@@ -568,12 +610,13 @@ def chunk_bounds(owners: pl.Series, size: int, *, scattered: str = "raise") -> l
     return out
 
 
-def _caps_in_order(caps, nrules: int, rule_bounds, paid, rule, loser_rows, loser_win):
-    """(cap, covered rows, cls, order keys) for each cap that covers any row, narrower caps first (explicit rule
-    lists before 'all', then pack order) — the engine's order, shared by entity and owner caps."""
+def _caps_in_order(caps, nrules: int, rule_bounds, paid, rule, loser_rows, loser_win, always=()):
+    """(cap, covered rows, cls, order keys) for each cap that covers any row (or is in ``always``: it has rows
+    elsewhere), narrower caps first (explicit rule lists before 'all', then pack order) — the engine's order,
+    shared by entity and owner caps."""
     for k in sorted(range(len(caps)), key=lambda k: (caps[k].whole_document, k)):
         rows, cls, ordk = _covered(caps[k].rules, nrules, rule_bounds, paid, rule, loser_rows, loser_win)
-        if len(rows):
+        if len(rows) or k in always:
             yield caps[k], rows, cls, ordk
 
 

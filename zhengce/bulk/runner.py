@@ -576,13 +576,14 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
             else:
                 nz = prepare(off, load)
             t0 = time.perf_counter()
-            res = plan.evaluate(nz.frame)
             kids = {}
-            if children:
+            if children:  # the chunk with its enterprises' children (caps covering both, per family)
                 from zhengce.bulk.families import evaluate_with_children
 
-                res, kids, nfam = evaluate_with_children(pack, plan, nz.frame, res, children, cfg.owner_column)
+                res, kids, nfam = evaluate_with_children(plan, nz.frame, children, cfg.owner_column)
                 rep.families += nfam
+            else:
+                res = plan.evaluate(nz.frame)
             timed("evaluate", t0)
             # the output tables are built on the writer thread (the evaluate thread is the critical path);
             # it gets only the columns they need, not the typed chunk
@@ -602,7 +603,7 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
         if pending is not None:
             pending.result()
     if children:
-        _orphans_and_errors(pack, cfg, plan, children, run_dir, rep.chunks_total, child_tables, write)
+        _orphans_and_errors(cfg, plan, children, run_dir, rep.chunks_total, child_tables, write)
     t0 = time.perf_counter()
     rep.summary = summarize(plan, run_dir, cfg.fmt)
     # how the register's columns were read: nothing in it is dropped or missing without saying so
@@ -629,7 +630,7 @@ def _no_errors() -> pl.DataFrame:
     return pl.DataFrame(schema=ERROR_SCHEMA)
 
 
-def _orphans_and_errors(pack, cfg, plan, children, run_dir: Path, n_chunks: int, child_tables, write) -> None:
+def _orphans_and_errors(cfg, plan, children, run_dir: Path, n_chunks: int, child_tables, write) -> None:
     """The last part of each child table: children whose owner is not in the enterprise register (their
     shared caps stay needs-review) and the child registers' bad records."""
     from zhengce.bulk.families import evaluate_with_children, orphan_owners
@@ -643,8 +644,8 @@ def _orphans_and_errors(pack, cfg, plan, children, run_dir: Path, n_chunks: int,
     bad = _scan(run_dir, "errors", cfg.fmt).select(pl.col("id").cast(pl.Utf8)).collect().to_series() \
         if any((run_dir / "errors").glob(f"part-*.{cfg.fmt}")) else pl.Series([], dtype=pl.Utf8)
     owners = orphan_owners(children, ids.filter(~ids.is_in(bad.implode())), cfg.owner_column)
-    _, kids, _ = evaluate_with_children(pack, plan, pl.DataFrame(schema={"_row": pl.Int64, "id": pl.Utf8}), None,
-                                        children, cfg.owner_column, owners=owners)
+    _, kids, _ = evaluate_with_children(plan, pl.DataFrame(schema={"_row": pl.Int64, "id": pl.Utf8}), children,
+                                        cfg.owner_column, owners=owners)
     for ch in children:
         sub, cres = kids[ch.type]
         write(k, child_tables(ch, sub, cres, ch.errors), run_dir / ch.type, ch.type)
