@@ -3,13 +3,15 @@
 Two caps of the pack cover an enterprise's own rules *and* its projects' (威政办发〔2023〕5号 and 7号: 奖励原则上不超过
 企业上年度地方贡献): the engine sums the enterprise's and its children's awards against the enterprise's limit.
 A run of either register alone cannot (the enterprise run lists them in ``caps_partial``, a child run reports them
-per owner as needs-review). Given the child registers as well, ``zhengce batch --children project=…`` evaluates,
-for each enterprise chunk, the children of those enterprises with the child plan (their own owner caps applied as
-in a child run), and re-evaluates exactly — with the per-entity engine, the reference semantics — only the
-*families* that have child awards under such a cap: their amounts after caps, totals and cap rows replace the
-bulk ones. Statuses, amounts before caps and stacking never depend on the family, so nothing else changes.
-Children whose owner is not in the enterprise register are evaluated at the end, their shared caps left as
-needs-review. Child registers are read whole (they are usually far smaller than the enterprise register).
+per owner as needs-review). Given the child registers as well (``zhengce batch --children project=…``), each
+enterprise chunk is evaluated with the children of its enterprises: the child plan first (the children's own owner
+caps applied as in a child run; the rows under a shared cap exported with their order keys), then the enterprise
+plan with those rows joined to their owner's — one pro-rata scale-down per family in the engine's order, each side
+booking its own reduction. Statuses, amounts before caps and stacking never depend on the family. Children whose
+owner is not in the enterprise register (or is a bad record) are evaluated at the end, their shared caps left as
+needs-review; rows without an owner id are bad records. Child registers are read whole (they are usually far
+smaller than the enterprise register). ``tests/bulk/test_families.py`` checks every result against the
+per-entity engine evaluating each enterprise with its projects.
 """
 
 from __future__ import annotations
