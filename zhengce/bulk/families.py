@@ -10,7 +10,9 @@ plan with those rows joined to their owner's — one pro-rata scale-down per fam
 booking its own reduction. Statuses, amounts before caps and stacking never depend on the family. Children whose
 owner is not in the enterprise register (or is a bad record) are evaluated at the end, their shared caps left as
 needs-review; rows without an owner id are bad records. Child registers are read whole (they are usually far
-smaller than the enterprise register). ``tests/bulk/test_families.py`` checks every result against the
+smaller than the enterprise register). The children's own caps run before the shared ones; the engine orders caps
+by (explicit list before 'all', pack order), which is the same here because every child-only cap of the pack has an
+explicit rule list (a child-only 'all' cap placed after a shared cap in the pack would need this order revisited). ``tests/bulk/test_families.py`` checks every result against the
 per-entity engine evaluating each enterprise with its projects.
 """
 
@@ -57,9 +59,14 @@ def load_children(pack: Pack, cfg) -> list[ChildRegister]:
                 raw = raw.rename({h: f for h, f in cmap.renames.items() if h in raw.columns})
             nz = normalize(raw, pack.schema, ctype, row_offset=off, keep=(cfg.owner_column,), units=cmap.units)
             frames.append(_owner_required(nz, cfg.owner_column))
-        frame = pl.concat([n.frame for n in frames]) if frames else pl.DataFrame()
-        errors = pl.concat([n.errors for n in frames]) if frames else pl.DataFrame()
-        frame = frame.with_columns(pl.col(cfg.owner_column).cast(pl.Utf8))
+        if frames:
+            frame = pl.concat([n.frame for n in frames]).with_columns(pl.col(cfg.owner_column).cast(pl.Utf8))
+            errors = pl.concat([n.errors for n in frames])
+        else:  # an empty child register
+            from zhengce.bulk.runner import _no_errors
+
+            frame = pl.DataFrame(schema={"_row": pl.Int64, "id": pl.Utf8, cfg.owner_column: pl.Utf8})
+            errors = _no_errors()
         plan = compile_plan(pack, ctype, cfg.as_of, owner_column=cfg.owner_column)
         out.append(ChildRegister(ctype, src, plan, frame, errors,
                                  {"renamed": cmap.renames, "units": cmap.units, "ignored": cmap.ignored}))
@@ -149,11 +156,4 @@ def orphan_owners(children: list[ChildRegister], enterprise_ids: pl.Series, owne
     all_owners = pl.concat([ch.frame[owner_column] for ch in children if ch.frame.height] or
                            [pl.Series([], dtype=pl.Utf8)]).unique()
     return all_owners.filter(~all_owners.is_in(enterprise_ids.implode())).sort()
-
-
-def empty_errors() -> pl.DataFrame:
-    from zhengce.bulk.register import ERROR_SCHEMA
-
-    return pl.DataFrame(schema=ERROR_SCHEMA)
-
 
