@@ -23,6 +23,17 @@ def _yuan(fen: int | None) -> str:
     return f"{fen / 100:,.2f}"
 
 
+def _pairs(values: list[str] | None, option: str, form: str) -> dict[str, str]:
+    """'a=b' option values as a dict; anything else stops with exit code 2 and the expected form."""
+    out = {}
+    for v in values or []:
+        k, sep, x = v.partition("=")
+        if not sep or not k.strip() or not x.strip():
+            fail(ValueError(f"{option} {v!r}：写成 {form}"))
+        out[k.strip()] = x.strip()
+    return out
+
+
 @app.command()
 def batch(
     register: Annotated[str, typer.Argument(help="登记册：.parquet / .csv 文件，或配合 --table 的数据库连接 URL")],
@@ -52,18 +63,8 @@ def batch(
     rid = run_id or f"{Path(register).stem if not table else table}-{day.isoformat()}"
     if fmt not in ("parquet", "csv"):
         fail(ValueError("--format: parquet or csv"))
-    mapping = {}
-    for m in column_map or []:
-        h, sep, f = m.partition("=")
-        if not sep or not h.strip() or not f.strip():
-            fail(ValueError(f"--map {m!r}：写成 表头=字段，如 --map 营业收入（万元）=revenue"))
-        mapping[h.strip()] = f.strip()
-    kids = {}
-    for c in children or []:
-        t, sep, src = c.partition("=")
-        if not sep or not t.strip() or not src.strip():
-            fail(ValueError(f"--children {c!r}：写成 类型=文件，如 --children project=projects.parquet"))
-        kids[t.strip()] = src.strip()
+    mapping = _pairs(column_map, "--map", "表头=字段，如 --map 营业收入（万元）=revenue")
+    kids = _pairs(children, "--children", "类型=文件，如 --children project=projects.parquet")
     cfg = RunConfig(source=register, out=out, run_id=rid, as_of=day, entity_type=entity, chunk_size=chunk_size,
                     fmt=fmt, table=table, db=db, keep=tuple(k for k in keep.split(",") if k),
                     owner_column=owner_column, columns=mapping, children=kids)
