@@ -152,3 +152,7 @@ def test_cli_children_option(bulk_pack, tmp_path):
     r = CliRunner().invoke(app, ["batch", str(tmp_path / "ent.csv"), "--as-of", "2023-09-01", "--run-id", "d",
                                  "-o", str(tmp_path / "runs"), "--children", f"projekt={tmp_path / 'proj.csv'}"])
     assert r.exit_code == 2 and "projekt" in r.output
+    r = CliRunner().invoke(app, ["batch", str(tmp_path / "ent.csv"), "--as-of", "2023-09-01", "--run-id", "e",
+                                 "-o", str(tmp_path / "runs"), "--children", str(tmp_path / "proj.csv"),
+                                 "--map", "营业收入"])
+    assert r.exit_code == 2 and "写成" in r.output
