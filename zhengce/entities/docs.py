@@ -30,6 +30,11 @@ def render_markdown(schema: EntitySchema) -> str:
         "A field left out is *unknown*: rules that need it report `undetermined` with the missing field,",
         "never a silent 'no'. Unknown field names are errors (with a did-you-mean), so typos lose nothing.",
         "",
+        "CSV headers (and `zhengce batch` register columns) may be written as a bureau writes them: the field",
+        "name, its 名称 below, the 名称 without its （qualifier） when only one field has that base, `是否…` for a",
+        "yes/no field, `统一社会信用代码`/`企业名称` for id and name, and a unit in the header (`营业收入（万元）`,",
+        "`增速（%）`) for numbers written without one (`zhengce/entities/columns.py`; `zhengce batch --map` overrides).",
+        "",
         "Value types: " + "; ".join(f"`{k}` — {v}" for k, v in TYPE_HELP.items()) + ".",
         "",
     ]
