@@ -134,6 +134,17 @@ def test_enterprise_and_project_registers_together_equal_the_engine(bulk_pack, t
     again = run_batch(bulk_pack, RunConfig(source=str(tmp_path / "ent.csv"), out=tmp_path / "runs", run_id="fam",
                                            as_of=AS_OF, chunk_size=100, children={"project": str(tmp_path / "proj.csv")}))
     assert again.chunks_skipped == again.chunks_total
+    # --db: the child tables load beside the enterprise's, row for row
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    db = run_batch(bulk_pack, RunConfig(source=str(tmp_path / "ent.csv"), out=tmp_path / "runs", run_id="famdb",
+                                        as_of=AS_OF, chunk_size=100, db=url,
+                                        children={"project": str(tmp_path / "proj.csv")}))
+    with create_engine(url).connect() as c:
+        n_proj = c.execute(text("SELECT COUNT(*) FROM zhengce_project_entitlements")).scalar_one()
+        n_err = c.execute(text("SELECT COUNT(*) FROM zhengce_project_errors")).scalar_one()
+    assert n_proj == _read(db.run_dir / "project", "entitlements").height and n_err == 1
     assert _read(again.run_dir / "project", "entitlements").height == _read(rep.run_dir / "project",
                                                                            "entitlements").height
 
