@@ -100,3 +100,39 @@ def test_spark_child_register_without_owner_column_is_refused(spark, bulk_pack, 
     pl.DataFrame(rows, schema={k: pl.Utf8 for k in rows[0]}).with_row_index("_row", offset=1).write_parquet(path)
     with pytest.raises(ValueError, match="no owner column 'owner_id'.*ip-pledge-annual-interest"):
         evaluate_spark(spark.read.parquet(str(path)), as_of=AS_OF, entity_type="loan", policies=str(POLICIES))
+
+
+def test_spark_enterprise_with_project_register_equals_batch_children(spark, bulk_pack, tmp_path):
+    """`evaluate_spark_family` (the registers as text, partitioned by family, 3-row Arrow batches) gives the
+    same results as `zhengce batch --children`: shared caps per family, orphans and a bad enterprise's projects."""
+    from tests.bulk.test_families import AS_OF, _registers
+    from tests.conftest import POLICIES
+    from zhengce.bulk.runner import RunConfig, run_batch
+    from zhengce.bulk.spark import evaluate_spark_family
+
+    _registers(bulk_pack, tmp_path)
+    for name in ("ent", "proj"):  # the families' enterprises and a few others: every family spans batches
+        df = pl.read_csv(tmp_path / f"{name}.csv", infer_schema=False)
+        (df.head(16) if name == "ent" else df) \
+            .with_row_index("_row", offset=1).with_columns(pl.col("_row").cast(pl.Int64)) \
+            .write_parquet(tmp_path / f"{name}.parquet")
+    rep = run_batch(bulk_pack, RunConfig(source=str(tmp_path / "ent.parquet"), out=tmp_path / "runs", run_id="l",
+                                         as_of=AS_OF, children={"project": str(tmp_path / "proj.parquet")}))
+    cols = ["entity_id", "rule_id", "amount_fen", "capped_fen", "counts"]
+    want = pl.concat([pl.read_parquet(d / "entitlements" / "*.parquet").select(cols).with_columns(
+        pl.col("rule_id").cast(pl.Utf8)) for d in (rep.run_dir, rep.run_dir / "project")]).sort("entity_id", "rule_id")
+    ent = spark.read.parquet(str(tmp_path / "ent.parquet")).repartition(3)
+    proj = spark.read.parquet(str(tmp_path / "proj.parquet")).repartition(2)
+    old = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "3")  # families carried across batches
+    try:
+        got = pl.from_arrow(evaluate_spark_family(ent, {"project": proj}, as_of=AS_OF,
+                                                  policies=str(POLICIES)).toArrow())
+        errs = pl.from_arrow(evaluate_spark_family(ent, {"project": proj}, as_of=AS_OF, policies=str(POLICIES),
+                                                   errors=True).toArrow())
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", old)
+    assert got.filter(pl.col("capped_fen").is_not_null() & (pl.col("entity_type") == "project")).height >= 3
+    assert got.select(cols).sort("entity_id", "rule_id").equals(want)
+    assert sorted(zip(errs["entity_type"], errs["field"], strict=True)) == [("enterprise", "district"),
+                                                                            ("project", "owner_id")]

@@ -6,7 +6,9 @@ so the two cannot drift apart. An enterprise is one record, so its stacking and 
 partition. A child register (loans, projects) whose owner's caps cover its rules (20万元 of interest subsidy
 per enterprise and year over all its loans) is repartitioned by the owner column and sorted within partitions,
 and each task carries an owner's rows over from one Arrow batch to the next, so every owner's rows are
-evaluated together — exactly as ``zhengce batch`` cuts its chunks between owners. Executors need
+evaluated together — exactly as ``zhengce batch`` cuts its chunks between owners. ``evaluate_spark_family`` runs
+an enterprise register with its child registers (``zhengce batch --children``): the registers as text in one
+DataFrame, partitioned and sorted by family, each family carried whole across batches. Executors need
 ``pip install zhengce`` (or ship it with ``--py-files``) and the policy directory (``ZHENGCE_POLICIES``) —
 see docs/bulk.md.
 """
@@ -122,3 +124,114 @@ def local_session(app: str = "zhengce", cores: int = 2):
             .config("spark.sql.execution.arrow.maxRecordsPerBatch", "250000")
             .config("spark.ui.enabled", "false")
             .getOrCreate())
+
+
+FAMILY_SCHEMA_DDL = "entity_type string, " + LONG_SCHEMA_DDL
+FAMILY_ERROR_SCHEMA_DDL = "entity_type string, " + ERROR_SCHEMA_DDL
+
+
+def _family_batches(policies: str | None, as_of: date, child_types: list[str], owner_column: str,
+                    keep_errors: bool):
+    def fn(batches):
+        import polars as pl
+
+        from zhengce.bulk.families import ChildRegister, evaluate_with_children
+        from zhengce.bulk.plan import compile_plan
+        from zhengce.bulk.register import normalize
+        from zhengce.bulk.runner import _owner_required
+        from zhengce.rules.loader import load_pack
+
+        pack = load_pack(policies)
+        plan = compile_plan(pack, "enterprise", as_of, owner_column=owner_column)
+        plans = {t: compile_plan(pack, t, as_of, owner_column=owner_column) for t in child_types}
+        tables = {t: p.rule_table().select("rule", "rule_id", "doc_no", "kind") for t, p in
+                  {"enterprise": plan, **plans}.items()}
+
+        def long_of(etype, frame, res):
+            rt = tables[etype]
+            sup = rt.select(pl.col("rule").alias("superseded_by"), pl.col("rule_id").alias("superseded_by_rule"))
+            return res.long.with_columns(frame["id"].gather(res.long["__p"]).alias("entity_id")) \
+                .join(rt, on="rule").join(sup, on="superseded_by", how="left") \
+                .select(pl.lit(etype).alias("entity_type"), "_row", "entity_id", "rule_id", "doc_no", "kind",
+                        "amount_fen", "capped_fen", "counts", "superseded_by_rule")
+
+        def run(raw: pl.DataFrame):
+            parts = {t: raw.filter(pl.col("__type") == t).drop("__type", "__key") for t in ["enterprise", *child_types]}
+            ent = normalize(parts["enterprise"], pack.schema, "enterprise")
+            kids, errs = [], [ent.errors.with_columns(pl.lit("enterprise").alias("entity_type"))]
+            for t in child_types:
+                nz = _owner_required(normalize(parts[t], pack.schema, t, keep=(owner_column,)), owner_column)
+                f = nz.frame.with_columns(pl.col(owner_column).cast(pl.Utf8))
+                kids.append(ChildRegister(t, "", plans[t], f, nz.errors, {}))
+                errs.append(nz.errors.with_columns(pl.lit(t).alias("entity_type")))
+            if keep_errors:
+                for e in errs:
+                    if e.height:
+                        yield from e.select("entity_type", *[c for c in e.columns if c != "entity_type"]) \
+                            .to_arrow().to_batches()
+                return
+            res, out, _ = evaluate_with_children(plan, ent.frame, kids, owner_column)
+            yield from long_of("enterprise", ent.frame, res).to_arrow().to_batches()
+            known = ent.frame["id"]
+            orphans = pl.concat([k.frame[owner_column] for k in kids] or [pl.Series([], dtype=pl.Utf8)]).unique()
+            orphans = orphans.filter(~orphans.is_in(known.implode()))
+            _, lost, _ = evaluate_with_children(plan, ent.frame.head(0), kids, owner_column, owners=orphans)
+            for t in child_types:
+                for group in (out, lost):
+                    sub, cres = group[t]
+                    if sub.height:
+                        yield from long_of(t, sub, cres).to_arrow().to_batches()
+
+        carry = None  # a family's rows may continue in the next Arrow batch
+        for b in batches:
+            raw = pl.from_arrow(pa.Table.from_batches([b]))
+            if carry is not None:
+                raw = pl.concat([carry, raw], how="vertical_relaxed")
+            if not raw.height:
+                continue
+            last = raw["__key"][-1]
+            held = pl.col("__key").is_null() if last is None else pl.col("__key").eq_missing(last)
+            carry, raw = raw.filter(held), raw.filter(~held)
+            if raw.height:
+                yield from run(raw)
+        if carry is not None and carry.height:
+            yield from run(carry)
+    return fn
+
+
+def evaluate_spark_family(enterprises, children: dict, *, as_of: date, policies: str | None = None,
+                          owner_column: str = "owner_id", errors: bool = False):
+    """An enterprise register with its child registers (Spark DataFrames with ``_row``; children carry the
+    owner's id in ``owner_column``) → one long DataFrame of results (``entity_type`` names the register), with
+    the caps that cover an enterprise and its children applied per family exactly as ``zhengce batch
+    --children`` does. The registers are brought together as text (every column cast to string, lists joined
+    with ';': the normaliser parses them as it parses CSV), partitioned by the family key (enterprise id / owner
+    id) and sorted, each family evaluated whole (carried across Arrow batches). Children without a valid owner
+    row are evaluated alone, their shared caps left as needs-review; ``errors=True`` gives the bad records."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType
+
+    def as_text(df, etype: str, key: str):
+        cols = []
+        for f in df.schema.fields:
+            c = F.col(f"`{f.name}`")
+            if f.name == "_row":
+                cols.append(c.cast("long").alias("_row"))
+            elif isinstance(f.dataType, ArrayType):
+                cols.append(F.concat_ws(";", c).alias(f.name))
+            else:
+                cols.append(c.cast("string").alias(f.name))
+        return df.select(*cols, F.lit(etype).alias("__type"), F.col(f"`{key}`").cast("string").alias("__key"))
+
+    parts = [as_text(enterprises, "enterprise", "id")]
+    for t, df in children.items():
+        if owner_column not in df.columns:
+            raise ValueError(f"child register {t} has no owner column {owner_column!r}")
+        parts.append(as_text(df, t, owner_column))
+    allrows = parts[0]
+    for p in parts[1:]:
+        allrows = allrows.unionByName(p, allowMissingColumns=True)
+    order = F.when(F.col("__type") == "enterprise", 0).otherwise(1)
+    allrows = allrows.repartition("__key").sortWithinPartitions("__key", order, "__type", "_row")
+    fn = _family_batches(policies, as_of, sorted(children), owner_column, errors)
+    return allrows.mapInArrow(fn, FAMILY_ERROR_SCHEMA_DDL if errors else FAMILY_SCHEMA_DDL)
