@@ -116,7 +116,9 @@ def evaluate_with_children(plan: Plan, frame: pl.DataFrame, children: list[Child
     # one buffer slot per child result row (a row covered by both shared caps is scaled by both, in turn)
     slots = ext.select("type", "lidx", "eff").unique(["type", "lidx"], maintain_order=True) \
         .with_row_index("xid").with_columns(pl.col("xid").cast(pl.Int64))
-    positions = pl.DataFrame({"owner": frame["id"], "__e": pl.int_range(frame.height, eager=True, dtype=pl.Int64)})
+    # a child belongs to one enterprise: with a repeated id (bad data) its first row is the owner, never both
+    positions = pl.DataFrame({"owner": frame["id"], "__e": pl.int_range(frame.height, eager=True, dtype=pl.Int64)}) \
+        .unique("owner", keep="first", maintain_order=True)
     ext = ext.join(slots.select("type", "lidx", "xid"), on=["type", "lidx"]) \
         .join(positions, on="owner").with_columns(seq=1 + pl.col("t") * 2**32 + pl.col("p"))
     ext_eff = slots["eff"].to_numpy().copy()
