@@ -167,3 +167,72 @@ def test_cli_children_option(bulk_pack, tmp_path):
                                  "-o", str(tmp_path / "runs"), "--children", str(tmp_path / "proj.csv"),
                                  "--map", "营业收入"])
     assert r.exit_code == 2 and "写成" in r.output
+
+
+PROJECT_KINDS = [("智能化改造", "equipment_investment"), ("行业级工业互联网平台", "iiot_platform_investment"),
+                 ("企业级工业互联网平台", "iiot_platform_investment"),
+                 ("新开工;制造业", "equipment_investment")]
+
+
+def test_random_families_agree_with_the_engine(bulk_pack):
+    """Hypothesis families: 1–6 enterprises, each with 0–4 projects of random kinds and investments (to the 分)
+    and a random local contribution (or none): `evaluate_with_children` gives every enterprise and project the
+    engine's amount after caps, and the engine's shared-cap rows."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from zhengce.bulk.families import ChildRegister, evaluate_with_children
+    from zhengce.bulk.plan import compile_plan
+
+    base = normalize(pl.from_arrow(synth_chunk(bulk_pack, 6, seed=41)), bulk_pack.schema, "enterprise").frame
+    plan = compile_plan(bulk_pack, "enterprise", AS_OF)
+    pplan = compile_plan(bulk_pack, "project", AS_OF)
+    money = st.integers(1, 3_000_000_00).map(lambda f: f"{f // 100}.{f % 100:02d}")
+    small = st.integers(1, 100_000_00).map(lambda f: f"{f // 100}.{f % 100:02d}")  # binds: remainders matter
+    fam = st.tuples(st.one_of(st.none(), small, money), st.lists(st.tuples(st.integers(0, 3), money), max_size=5))
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(fam, min_size=1, max_size=6))
+    def check(families):
+        n = len(families)
+        ent = base.head(n).with_columns(pl.Series("local_contribution_prev_year", [
+            None if lc is None else int(lc.replace(".", "")) for lc, _ in families], dtype=pl.Int64))
+        rows = []
+        for i, (_lc, projs) in enumerate(families):
+            for j, (k, inv) in enumerate(projs):
+                types, field = PROJECT_KINDS[k]
+                rows.append({"id": f"P{i}-{j}", "owner_id": ent["id"][i], "project_types": types, field: inv})
+        schema = {"id": pl.Utf8, "owner_id": pl.Utf8, "project_types": pl.Utf8, "equipment_investment": pl.Utf8,
+                  "iiot_platform_investment": pl.Utf8}
+        pf = normalize(pl.DataFrame(rows, schema=schema), bulk_pack.schema, "project", keep=("owner_id",)).frame
+        child = ChildRegister("project", "", pplan, pf, pl.DataFrame(), {})
+        res, kids, _ = evaluate_with_children(plan, ent, [child], "owner_id")
+        sub, pres = kids["project"]
+        got = {}
+        for frame, r, p in ((ent, res, plan), (sub, pres, pplan)):
+            ids = dict(zip(frame["_row"].to_list(), frame["id"].to_list(), strict=True))
+            rid = {rp.index: rp.id for rp in p.rules}
+            for x in r.long.filter(pl.col("amount_fen").is_not_null()).iter_rows(named=True):
+                got[(ids[x["_row"]], rid[x["rule"]])] = (x["amount_fen"], x["capped_fen"] if x["capped_fen"]
+                                                         is not None else x["amount_fen"])
+        kids_of = {}
+        for e, o in zip(entities(pf, bulk_pack.schema, "project"), pf["owner_id"].to_list(), strict=True):
+            kids_of.setdefault(o, []).append(e)
+        want, caps = {}, set()
+        ev = Evaluator(bulk_pack)
+        for e in entities(ent, bulk_pack.schema, "enterprise"):
+            e.children = kids_of.get(e.id, [])
+            rep = ev.evaluate(e, AS_OF, trace=False)
+            for r in rep.results:
+                if r.status == "eligible" and r.amount is not None:
+                    pay = r.capped_amount if r.capped_amount is not None else r.amount
+                    want[(r.entity_id, r.rule_id)] = (int(r.amount * 100), int(pay * 100))
+            caps |= {(e.id, g.doc_no, g.id, None if g.limit is None else int(g.limit * 100),
+                      int(g.total_before * 100), int(g.total_after * 100), g.binding)
+                     for g in rep.group_caps if g.id == "local-contribution"}
+        assert got == want
+        mine = res.group_caps.filter(pl.col("cap_id") == "local-contribution")
+        assert set(mine.select("id", "doc_no", "cap_id", "limit_fen", "total_before_fen", "total_after_fen",
+                               "binding").iter_rows()) == caps
+
+    check()
