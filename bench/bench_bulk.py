@@ -404,7 +404,7 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/zhengce-bench")
     ap.add_argument("--out", default="/tmp/zhengce-bench/runs")
     ap.add_argument("--small", type=int, default=10_000, help="rows of the small-batch comparison (a district's daily delta)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed repeats per backend (best is reported)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed repeats per backend (best is reported; 5 evens out this VM's noise)")
     ap.add_argument("--worker")
     ap.add_argument("--register")
     ap.add_argument("--skip", default="", help="comma-separated backends to skip")
