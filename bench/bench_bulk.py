@@ -230,21 +230,40 @@ def worker(args) -> dict:
         hand_written_polars(frame.head(1000))
         dt, total = best_of(lambda: hand_written_polars(frame), args.repeat)
         return {"rows": frame.height, "seconds": dt, "rules": 20, "total_fen": int(total)}
-    if w == "e2e":
+    if w in ("e2e", "families"):
+        # families: the same run with a project register (--children) for --families enterprises
         from zhengce.bulk.runner import RunConfig, run_batch
 
         pack = _pack(args, False)
         out = Path(args.out)
+        kids = {"project": project_register(args)} if w == "families" else {}
         cfg = RunConfig(source=args.register, out=out, run_id=f"bench-{os.getpid()}", as_of=as_of,
-                        chunk_size=args.chunk)
+                        chunk_size=args.chunk, children=kids)
         t0 = time.perf_counter()
         rep = run_batch(pack, cfg)
         dt = time.perf_counter() - t0
         import shutil
 
         shutil.rmtree(rep.run_dir, ignore_errors=True)
-        return {"rows": rep.rows, "seconds": dt, "rules": rep.summary["rules_in_force"]}
+        return {"rows": rep.rows, "seconds": dt, "rules": rep.summary["rules_in_force"], "families": rep.families}
     raise SystemExit(f"unknown worker {w}")
+
+
+def project_register(args) -> str:
+    """1–3 projects (智能化改造 / 工业互联网平台) for each of --families enterprises of the register (a fixed
+    sample): the child register of the --children benchmark, written once next to the register."""
+    import polars as pl
+
+    path = Path(args.register).with_name(Path(args.register).stem + f"-projects-{args.families}.parquet")
+    if path.exists():
+        return str(path)
+    ids = pl.scan_parquet(args.register).select("id").collect()["id"].sample(args.families, seed=3).to_list()
+    kinds = [("智能化改造", "6000000", None), ("行业级工业互联网平台", None, "3000000"),
+             ("企业级工业互联网平台", None, "1500000")]
+    rows = [(f"P{i}-{j}", o, *kinds[(i + j) % 3]) for i, o in enumerate(ids) for j in range(1 + i % 3)]
+    pl.DataFrame(rows, schema=["id", "owner_id", "project_types", "equipment_investment", "iiot_platform_investment"],
+                 orient="row").write_parquet(path)
+    return str(path)
 
 
 def hand_written(c, t) -> int:
@@ -381,7 +400,7 @@ def run(worker_name: str, args, register: str, extra: list[str] | None = None) -
     cmd = [sys.executable, __file__, "--worker", worker_name, "--register", register, "--as-of", args.as_of,
            "--sample", str(args.sample), "--chunk", str(args.chunk),
            "--chunk-compute", str(args.chunk_compute), "--out", args.out, "--repeat", str(args.repeat),
-           "--small", str(args.small)]
+           "--small", str(args.small), "--families", str(args.families)]
     if args.policies:
         cmd += ["--policies", args.policies]
     p = subprocess.run(cmd + (extra or []), capture_output=True, text=True)
@@ -408,6 +427,9 @@ def main() -> None:
     ap.add_argument("--worker")
     ap.add_argument("--register")
     ap.add_argument("--skip", default="", help="comma-separated backends to skip")
+    ap.add_argument("--families", type=int, default=0,
+                    help="also time zhengce batch on the --n register with a project register for this many "
+                         "enterprises (--children), beside the same run without it")
     args = ap.parse_args()
     if args.worker:
         res = worker(args)
@@ -440,13 +462,17 @@ def main() -> None:
         results[name] = run(name, args, reg)
     if args.e2e:
         results["e2e"] = run("e2e", args, register(args.e2e))
+    if args.families:
+        results["no-children"] = run("e2e", args, reg)
+        results["families"] = run("families", args, reg)
     print()
     print(f"{'backend':<34}{'rules':>6}{'rows':>12}{'seconds':>10}{'rows/s':>14}{'peak RSS MB':>13}")
     labels = {"vector": "(b) vectorised, whole pack", "vector-subset": "(b) vectorised, 20 rules: amounts",
               "vector-subset-full": "(b) vectorised, 20 rules: full",
               "handwritten": "(d) hand-written numpy, 20 rules", "handwritten-polars": "(d) hand-written polars, 20",
               "openfisca": "(c) OpenFisca, 20 rules",
-              "per-entity": "(a) per-entity evaluator, pack", "e2e": "zhengce batch end to end (Parquet)"}
+              "per-entity": "(a) per-entity evaluator, pack", "e2e": "zhengce batch end to end (Parquet)",
+              "no-children": "zhengce batch, --n rows", "families": "… with --children project"}
     if "vector-subset" in results and "full_seconds" in results["vector-subset"]:
         results["vector-subset-full"] = dict(results["vector-subset"], seconds=results["vector-subset"]["full_seconds"])
     for k, r in results.items():
@@ -482,6 +508,10 @@ def main() -> None:
     if "vector-subset-full" in ok and "openfisca" in ok:
         print(f"  full results (long table, stacking, group caps, totals, status counts) vs OpenFisca's amounts: "
               f"{rps('vector-subset-full') / rps('openfisca'):.1f}× faster")
+    if "families" in ok and "no-children" in ok:
+        f, b = ok["families"], ok["no-children"]
+        print(f"--children project ({args.families:,} enterprises with 1–3 projects; {f['families']:,} families under "
+              f"a shared cap): {f['seconds']:.1f}s against {b['seconds']:.1f}s without")
     if "vector" in ok and "per-entity" in ok:
         print(f"vectorised vs per-entity (whole pack):    {rps('vector') / rps('per-entity'):8.0f}× faster")
     if "vector" in ok:

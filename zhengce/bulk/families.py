@@ -100,8 +100,9 @@ def evaluate_with_children(plan: Plan, frame: pl.DataFrame, children: list[Child
     kids: dict[str, tuple[pl.DataFrame, BulkResult]] = {}
     ext_parts = []
     type_order = {t: i for i, t in enumerate(CHILD_KEYS.values())}
-    for ch in children:
-        sub = ch.frame.filter(pl.col(owner_column).is_in(ids.implode()))
+    keys = pl.DataFrame({owner_column: ids.cast(pl.Utf8)}).unique()
+    for ch in children:  # a semi-join (a 500k-id list literal in is_in cost ~0.2 s a chunk), register order kept
+        sub = ch.frame.join(keys, on=owner_column, how="semi", maintain_order="left")
         cres = ch.plan.evaluate(sub)
         kids[ch.type] = (sub, cres)
         for key, rows in cres.shared.items():
@@ -156,6 +157,6 @@ def _with_amounts(res: BulkResult, lidx, amounts) -> BulkResult:
 def orphan_owners(children: list[ChildRegister], enterprise_ids: pl.Series, owner_column: str) -> pl.Series:
     """Owner ids of child rows whose owner is not in the enterprise register."""
     all_owners = pl.concat([ch.frame[owner_column] for ch in children if ch.frame.height] or
-                           [pl.Series([], dtype=pl.Utf8)]).unique()
-    return all_owners.filter(~all_owners.is_in(enterprise_ids.implode())).sort()
+                           [pl.Series([], dtype=pl.Utf8)]).unique().to_frame("o")
+    return all_owners.join(enterprise_ids.cast(pl.Utf8).to_frame("o"), on="o", how="anti").sort("o")["o"]
 
