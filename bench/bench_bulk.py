@@ -9,7 +9,8 @@ Each backend runs in its own subprocess so peak RSS (its own VmHWM) is attribute
   (d) hand-written numpy and polars for the same 20 rules (exact int64 分): the practical limit.
 Compute times exclude reading the register (each backend gets its inputs in its own native form first;
 OpenFisca's conversion from the typed register is timed too and printed as a second ratio);
---e2e N also times `zhengce batch` end to end (read Parquet, compute, write results) on N rows.
+--e2e N also times `zhengce batch` end to end (read Parquet, compute, write results) on N rows; --families N times
+`zhengce batch` on the --n register with a project register for N enterprises (--children) beside the run without.
 """
 
 from __future__ import annotations
