@@ -343,3 +343,21 @@ def test_register_with_chinese_headers_and_header_units_reads_like_field_names(b
     r = CliRunner().invoke(app, ["batch", str(tmp_path / "cn.csv"), "--as-of", "2023-09-01", "--run-id", "bad",
                                  "-o", str(tmp_path / "runs"), "--map", "营业收入增速（%）=revenue_grwth"])
     assert r.exit_code == 2 and "revenue_grwth" in r.output and "revenue_growth" in r.output
+
+
+def test_cli_batch_and_synth_json(tmp_path):
+    """`--json` (as every command has): the run and its summary as JSON, nothing else on stdout."""
+    import json
+
+    from zhengce.cli import app
+
+    r = CliRunner().invoke(app, ["synth", "--n", "300", "--seed", "2", "--out", str(tmp_path / "r.parquet"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) | {"seconds": 0} == {"rows": 300, "out": str(tmp_path / "r.parquet"), "seed": 2,
+                                                      "seconds": 0}
+    r = CliRunner().invoke(app, ["batch", str(tmp_path / "r.parquet"), "--as-of", "2023-09-01", "--run-id", "j",
+                                 "-o", str(tmp_path / "runs"), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["rows"] == 300 and out["run_id"] == "j" and out["summary"]["rows_valid"] == 300
+    assert out["summary"] == json.loads((tmp_path / "runs" / "j" / "summary.json").read_text(encoding="utf-8"))

@@ -53,6 +53,7 @@ def batch(
     children: Annotated[list[str] | None, typer.Option(
         "--children", help="子表登记册 类型=文件（可多次），如 --children project=projects.parquet："
                            "同时覆盖企业与其项目的合计上限（上年度地方贡献）按企业连同子表一并核算")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON：运行信息与 summary.json 的内容（不显示进度条）")] = False,
     policies: PoliciesOpt = None,
 ) -> None:
     """批量测算（免申即享）：整本登记册 × 全部有效规则 → 享受清单（长表）、汇总与错误记录。"""
@@ -77,7 +78,7 @@ def batch(
         fail(exc)
     t0 = time.perf_counter()
     with Progress(TextColumn("[bold]测算"), BarColumn(), MofNCompleteColumn(), TextColumn("行"),
-                  TimeElapsedColumn(), console=console, transient=False) as prog:
+                  TimeElapsedColumn(), console=console, transient=False, disable=as_json) as prog:
         task = prog.add_task("rows", total=total)
         skipped = []
 
@@ -95,6 +96,13 @@ def batch(
             fail(exc)
     dt = time.perf_counter() - t0
     s = rep.summary
+    if as_json:
+        import json
+
+        typer.echo(json.dumps({"run_id": rid, "run_dir": str(rep.run_dir), "chunks_total": rep.chunks_total,
+                               "chunks_skipped": rep.chunks_skipped, "rows": rep.rows, "seconds": round(dt, 3),
+                               "summary": s}, ensure_ascii=False, indent=2))
+        return
     console.print(f"运行 [bold]{rid}[/] → {rep.run_dir}  （{rep.chunks_total} 块，跳过已完成 {rep.chunks_skipped} 块，"
                   f"本次处理 {rep.rows:,} 行，用时 {dt:.1f} 秒）")
     console.print(f"基准日 {s['as_of']}；有效规则 {s['rules_in_force']} 条，不在有效期 {len(s['rules_not_in_force'])} 条，"
@@ -159,6 +167,7 @@ def synth(
     n: Annotated[int, typer.Option("--n", help="企业数")] = 10_000,
     out: Annotated[Path, typer.Option("--out", "-o", help=".parquet 或 .csv")] = Path("register.parquet"),
     seed: Annotated[int, typer.Option("--seed", help="随机种子（同一种子同一结果）")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON（行数、文件、种子、用时）")] = False,
     policies: PoliciesOpt = None,
 ) -> None:
     """生成模拟的威海市企业登记册（区市、行业、营收/税收/研发分布、高企/专精特新等称号），供演示和基准测试。"""
@@ -167,7 +176,13 @@ def synth(
     pack = _load(policies)
     t0 = time.perf_counter()
     with Progress(TextColumn("[bold]生成"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as prog:
+                  console=console, disable=as_json) as prog:
         task = prog.add_task("rows", total=n)
         write_register(pack, n, out, seed=seed, progress=lambda k: prog.update(task, advance=k))
+    if as_json:
+        import json
+
+        typer.echo(json.dumps({"rows": n, "out": str(out), "seed": seed,
+                               "seconds": round(time.perf_counter() - t0, 3)}, ensure_ascii=False))
+        return
     console.print(f"已生成 {n:,} 家企业 → {out}（种子 {seed}，{time.perf_counter() - t0:.1f} 秒）")
