@@ -57,22 +57,31 @@ def _evaluate_batches(policies: str | None, entity_type: str, as_of: date, keep_
                         "superseded_by_rule")
             yield from out.to_arrow().to_batches()
 
-        carry = None  # owner runs: the last owner's rows of a batch may continue in the next one
-        for b in batches:
-            raw = pl.from_arrow(pa.Table.from_batches([b]))
-            if owner_column:
-                if carry is not None:
-                    raw = pl.concat([carry, raw], how="vertical_relaxed")
-                if not raw.height:
-                    continue
-                last = raw[owner_column][-1]
-                held = pl.col(owner_column).is_null() if last is None else pl.col(owner_column).eq_missing(last)
-                carry, raw = raw.filter(held), raw.filter(~held)
-            if raw.height:
-                yield from run(raw)
-        if carry is not None and carry.height:
-            yield from run(carry)
+        for raw in _whole_groups(batches, owner_column):  # owner runs: an owner's rows are never split
+            yield from run(raw)
     return fn
+
+
+def _whole_groups(batches, key: str | None):
+    """Arrow batches → polars frames. With ``key`` (rows sorted by it), no key's rows are split between frames:
+    the last key's rows of a batch are held back and put before the next batch's."""
+    import polars as pl
+
+    carry = None
+    for b in batches:
+        raw = pl.from_arrow(pa.Table.from_batches([b]))
+        if key:
+            if carry is not None:
+                raw = pl.concat([carry, raw], how="vertical_relaxed")
+            if not raw.height:
+                continue
+            last = raw[key][-1]
+            held = pl.col(key).is_null() if last is None else pl.col(key).eq_missing(last)
+            carry, raw = raw.filter(held), raw.filter(~held)
+        if raw.height:
+            yield raw
+    if carry is not None and carry.height:
+        yield carry
 
 
 def evaluate_spark(df, *, as_of: date, entity_type: str = "enterprise", policies: str | None = None,
@@ -182,20 +191,8 @@ def _family_batches(policies: str | None, as_of: date, child_types: list[str], o
                     if sub.height:
                         yield from long_of(t, sub, cres).to_arrow().to_batches()
 
-        carry = None  # a family's rows may continue in the next Arrow batch
-        for b in batches:
-            raw = pl.from_arrow(pa.Table.from_batches([b]))
-            if carry is not None:
-                raw = pl.concat([carry, raw], how="vertical_relaxed")
-            if not raw.height:
-                continue
-            last = raw["__key"][-1]
-            held = pl.col("__key").is_null() if last is None else pl.col("__key").eq_missing(last)
-            carry, raw = raw.filter(held), raw.filter(~held)
-            if raw.height:
-                yield from run(raw)
-        if carry is not None and carry.height:
-            yield from run(carry)
+        for raw in _whole_groups(batches, "__key"):  # a family's rows are never split between calls
+            yield from run(raw)
     return fn
 
 
