@@ -107,11 +107,9 @@ class _Translator:
     def rule(self, conds: list[pl.Expr], amount: pl.Expr | None) -> _Fn:
         self.out = []
         if conds:
-            vals = [self.bool_(self.node(_json(c))) for c in conds]
-            acc = vals[0]
-            for x in vals[1:]:
-                acc = self.kleene("and", acc, x)
-            st = self.let(f"(1 if {acc.v} else 0) if {acc.k} else 2")
+            leaves = [x for c in conds for x in _flat(_json(c), "And")]
+            t, f = self.kleene_tf("And", [self.bool_(self.node(x)) for x in leaves])
+            st = self.let(f"1 if {t} else (0 if {f} else 2)")
         else:
             st = "1"
         status, self.out = self.out, []
@@ -197,11 +195,19 @@ class _Translator:
 
     def _BinaryExpr(self, body) -> _V:
         op = body["op"]
+        if op in ("And", "Or"):  # n-ary: a chain of and/or is one Kleene combination
+            xs = [self.node(x) for x in _flat({"BinaryExpr": body}, op)]
+            kinds = {x.kind for x in xs}
+            if kinds <= {"bool", "null"}:
+                t, f = self.kleene_tf(op, [self.bool_(x) for x in xs])
+                return _V(t, self.let(f"{t} | {f}"), "bool")
+            if kinds == {"int"} and op == "And":  # bitwise: set-mask bits
+                v, k = xs[0].v, xs[0].k
+                for x in xs[1:]:
+                    v, k = self.let(f"{v} & {x.v}"), _and(k, x.k)
+                return _V(v, k, "int")
+            raise Untranslatable(f"{op} of {kinds}")
         a, b = self.node(body["left"]), self.node(body["right"])
-        if op in ("And", "Or") and a.kind in ("bool", "null") and b.kind in ("bool", "null"):
-            return self.kleene(op.lower(), self.bool_(a), self.bool_(b))
-        if op == "And" and a.kind == "int" and b.kind == "int":
-            return _V(self.let(f"{a.v} & {b.v}"), _and(a.k, b.k), "int")
         if a.kind == "null" or b.kind == "null":
             kind = "bool" if op in _CMP else (a.kind if b.kind == "null" else b.kind)
             return _V("False" if kind == "bool" else "0", "False", kind if kind != "null" else "int")
@@ -223,14 +229,13 @@ class _Translator:
             return _V(self.let(f"{a.v} // {b.v} if {nz} else 0"), _and(_and(a.k, b.k), nz), "int")
         raise Untranslatable(f"operator {op}")
 
-    def kleene(self, op: str, a: _V, b: _V) -> _V:
-        if op == "and":
-            f = self.let(f"({a.k} & ({a.v} ^ True)) | ({b.k} & ({b.v} ^ True))")  # a known false decides
-            k = self.let(f"{f} | ({a.k} & {b.k})")
-            return _V(self.let(f"{k} & ({f} ^ True)"), k, "bool")
-        t = self.let(f"({a.k} & {a.v}) | ({b.k} & {b.v})")  # a known true decides
-        k = self.let(f"{t} | ({a.k} & {b.k})")
-        return _V(t, k, "bool")
+    def kleene_tf(self, op: str, xs: list[_V]) -> tuple[str, str]:
+        """Kleene and/or of ``xs``: (known true, known false). And: true when every operand is known true, false
+        when one is known false; or: the reverse; unknown otherwise."""
+        trues = [x.v if x.k == "True" else f"({x.k} & {x.v})" for x in xs]
+        falses = [f"({x.v} ^ True)" if x.k == "True" else f"({x.k} & ({x.v} ^ True))" for x in xs]
+        both, one = (" & ", " | ") if op == "And" else (" | ", " & ")
+        return self.let(both.join(trues)), self.let(one.join(falses))
 
     def _Ternary(self, body) -> _V:
         p = self.bool_(self.node(body["predicate"]))
@@ -259,11 +264,8 @@ class _Translator:
                     raise Untranslatable(f"not of {x.kind}")
                 return _V(self.let(f"{x.v} ^ True"), x.k, "bool")
             if b == "AnyHorizontal":
-                xs = [self.bool_(self.node(a)) for a in args]
-                acc = xs[0]
-                for x in xs[1:]:
-                    acc = self.kleene("or", acc, x)
-                return acc
+                t, f = self.kleene_tf("Or", [self.bool_(self.node(a)) for a in args])
+                return _V(t, self.let(f"{t} | {f}"), "bool")
             raise Untranslatable(f"boolean function {b}")
         if isinstance(fn, dict) and "Clip" in fn:
             x = self.node(args[0])
@@ -321,6 +323,14 @@ def _and(a: str, b: str) -> str:
     if b == "True":
         return a
     return f"({a} & {b})"
+
+
+def _flat(n: dict, op: str) -> list[dict]:
+    """The operands of a chain of one binary operator (and/or), left to right."""
+    body = n.get("BinaryExpr")
+    if body is not None and body["op"] == op:
+        return _flat(body["left"], op) + _flat(body["right"], op)
+    return [n]
 
 
 def _json(e: pl.Expr) -> dict:
