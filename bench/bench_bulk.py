@@ -121,8 +121,16 @@ def worker(args) -> dict:
         backend = plan.backend
         plan.backend = "polars"  # the same on polars alone (no numba)
         best_pl, total_pl = best_of(lambda: summed(plan.amounts(frame)), args.repeat)
-        plan.backend = backend
         assert total_pl == total, (total_pl, total)
+        # compute alone, on the plan's prepared input (columns, set masks): the counterpart of OpenFisca's time
+        # without its input conversion
+        prepared = plan.prepare(frame)
+        best_pl_c, _ = best_of(lambda: summed(plan.amounts(prepared, prepared=True)), args.repeat)
+        plan.backend = backend
+        best_c, total_c = best_of(lambda: summed(plan.amounts(prepared, prepared=True)), args.repeat)
+        assert total_c == total, (total_c, total)
+        prep, _ = best_of(lambda: plan.prepare(frame), args.repeat)
+        del prepared
         gc.collect()
 
         def full():
@@ -134,7 +142,8 @@ def worker(args) -> dict:
         best_small, _ = best_of(lambda: summed(plan.amounts(small)), max(args.repeat, 5))
         return {"rows": frame.height, "seconds": best, "full_seconds": best_full, "rules": len(plan.rules),
                 "total_fen": total, "full_total_fen": full_total, "small_seconds": best_small,
-                "polars_seconds": best_pl, "backend": backend}
+                "polars_seconds": best_pl, "backend": backend, "compute_seconds": best_c,
+                "polars_compute_seconds": best_pl_c, "prepare_seconds": prep}
     if w == "vector":
         # streamed like `zhengce batch`: read → validate → evaluate one chunk (--chunk-compute rows) at a time,
         # keeping only the results; compute = the evaluate passes (results identical to one pass: see
@@ -516,6 +525,14 @@ def main() -> None:
               f"       {rps('vector-subset') / rps('openfisca'):8.1f}× faster")
     if "vector-subset-polars" in ok and "openfisca" in ok:
         print(f"  vectorised (polars alone) vs OpenFisca: {rps('vector-subset-polars') / rps('openfisca'):8.1f}× faster")
+    if "vector-subset" in ok and "openfisca" in ok and "compute_seconds" in ok["vector-subset"]:
+        v, of = ok["vector-subset"], ok["openfisca"]["seconds"]
+        print(f"  computation alone, each on its own prepared input (zhengce: columns and set masks, "
+              f"{v['prepare_seconds'] * 1000:.0f} ms; OpenFisca: float arrays and title booleans, "
+              f"{ok['openfisca'].get('convert_seconds', 0) * 1000:.0f} ms): {v.get('backend')} "
+              f"{v['compute_seconds'] * 1000:.0f} ms, polars alone {v['polars_compute_seconds'] * 1000:.0f} ms, "
+              f"OpenFisca {of * 1000:.0f} ms: {of / v['compute_seconds']:.1f}× and "
+              f"{of / v['polars_compute_seconds']:.1f}× faster")
     hands = [k for k in ("handwritten", "handwritten-polars") if k in ok]
     if "vector-subset" in ok and hands:
         fastest = min(hands, key=lambda k: ok[k]["seconds"])

@@ -142,7 +142,7 @@ def test_whole_pack_on_the_kernel_equals_polars_and_the_engine(bulk_pack, regist
     wide_want = plan.amounts(register)
     plan.backend = "kernel"
     got = plan.evaluate(register)
-    report = plan.kernel_report(plan._prepare(register))
+    report = plan.kernel_report(plan.prepare(register))
     assert len(report["kernel"]) >= 0.9 * len(plan.rules), report["why"]
     assert set(report["polars"]) == set(report["why"])  # every rule left on polars says why
     keys = {"long": ["_row", "rule"], "totals": ["_row"], "group_caps": ["_row", "cap_id"], "stats": ["rule"]}

@@ -204,7 +204,7 @@ def test_prepared_frame_columns_are_chunked_alike(bulk_pack):
     frame = pl.concat(parts, rechunk=False)
     assert frame.n_chunks() == 3
     plan = compile_plan(bulk_pack, "enterprise", date(2023, 9, 1))
-    prepared = plan._prepare(frame)
+    prepared = plan.prepare(frame)
     lens = {tuple(s.chunk_lengths()) for s in prepared.get_columns()}
     assert lens == {(300, 300, 300)}
     assert any(c.startswith("__set_") for c in prepared.columns) and "__p" in prepared.columns

@@ -174,7 +174,7 @@ class Plan:
         children (see zhengce.bulk.families)."""
         _tick("")
         self._external = external
-        frame = self._prepare(frame)
+        frame = self.prepare(frame)
         ker = self._kernel(frame)
         on_kernel = set(ker.rules) if ker is not None else set()
         fast = [rp for rp in self.rules if not rp.fallback and rp.index not in on_kernel]
@@ -235,9 +235,10 @@ class Plan:
         shared, self._shared_out, self._external = self._shared_out, {}, None
         return BulkResult(long, totals, gcs, stats, n, shared)
 
-    def _prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The columns the plan reads (missing fields as unknown), set masks and the row position ``__p``,
-        all chunked alike (see compiler.with_aligned)."""
+        all chunked alike (see compiler.with_aligned): the plan's own input form (``amounts(..., prepared=True)``
+        takes it as is, e.g. to time the computation apart from the input preparation)."""
         from zhengce.bulk.register import ensure_fields
 
         frame = ensure_fields(frame, self.pack.schema, self.entity_type, self.fields)
@@ -260,14 +261,15 @@ class Plan:
         frame = set_mask_columns(frame, self.set_literals)
         return with_aligned(frame, [pl.Series("__p", np.arange(frame.height, dtype=np.uint32))])
 
-    def amounts(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def amounts(self, frame: pl.DataFrame, *, prepared: bool = False) -> pl.DataFrame:
         """Wide per-rule amounts: one Int64 分 column per rule with an amount, named by rule id — the amount
         after caps where the rule's conditions hold, null where they fail or are unknown (or the amount needs
         missing data). Each rule on its own: no stacking, no group caps (``evaluate`` does those). One parallel
         select; the shape OpenFisca and a spreadsheet model give, for dashboards and rule-by-rule comparison."""
         if self.fallback_rules:
             raise Unsupported(f"{len(self.fallback_rules)} rule(s) need the per-entity fallback; use evaluate()")
-        frame = self._prepare(frame)
+        if not prepared:
+            frame = self.prepare(frame)
         ker = self._kernel(frame)
         wide = ker.wide(frame) if ker is not None else {}
         by_index = {ri: wide[pos] for pos, ri in enumerate(ker.rules) if pos in wide} if ker is not None else {}
