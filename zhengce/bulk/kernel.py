@@ -488,10 +488,11 @@ class Kernel:
     groups: list[_Group]
     untranslated: dict[str, str] = field(default_factory=dict)
 
-    def _tasks(self, frame: pl.DataFrame, g: _Group) -> list[tuple]:
-        """(base, start, end, args) per task: the group's columns chunk by chunk (zero-copy; a chunk's rows are
-        ``base + start … base + end`` of the frame), each chunk split so every thread has work."""
-        sub = frame.select(list(g.columns))
+    def _inputs(self, frame: pl.DataFrame) -> tuple[list[int], dict[str, list]]:
+        """Every column the kernel reads, chunk by chunk as (data, validity) (see ``_chunk_buffers``): unpacked
+        once per call, shared by every group and pass. Zero-copy unless the columns are chunked differently."""
+        names = list(dict.fromkeys(c for g in self.groups for c in g.columns))
+        sub = frame.select(names)
         dtypes = sub.dtypes
         tbl = sub.to_arrow()
         cols = [tbl.column(i) for i in range(tbl.num_columns)]
@@ -499,10 +500,21 @@ class Kernel:
             tbl = tbl.combine_chunks()
             cols = [tbl.column(i) for i in range(tbl.num_columns)]
         lengths = [len(c) for c in cols[0].chunks] if cols else [frame.height]
-        size = _task_size(frame.height)
+        per: dict[str, list] = {nm: [] for nm in names}
+        for k in range(len(lengths)):
+            bufs = _chunk_buffers([col.chunk(k) for col in cols], dtypes) if cols else []
+            for j, nm in enumerate(names):
+                per[nm].append(bufs[2 * j:2 * j + 2])
+        return lengths, per
+
+    def _tasks(self, inputs: tuple[list[int], dict[str, list]], g: _Group) -> list[tuple]:
+        """(base, start, end, args) per task: the group's columns of one chunk (a chunk's rows are
+        ``base + start … base + end`` of the frame), each chunk split so every thread has work."""
+        lengths, per = inputs
+        size = _task_size(sum(lengths))
         out, base = [], 0
         for k, ln in enumerate(lengths):
-            args = _chunk_buffers([col.chunk(k) for col in cols], dtypes)
+            args = [x for nm in g.columns for x in per[nm][k]]
             for a in range(0, ln, size):
                 out.append((np.uint64(base), a, min(a + size, ln), args))
             base += ln
@@ -517,10 +529,11 @@ class Kernel:
         st = _alloc((len(self.rules), n), np.uint8)
         cnt = np.zeros((len(self.rules), 3), dtype=np.int64)
         prepared = []
+        inputs = self._inputs(frame)
         r0 = 0
         for g in self.groups:
             sub, r1 = st[r0:r0 + len(g.rules)], r0 + len(g.rules)
-            tasks = self._tasks(frame, g)
+            tasks = self._tasks(inputs, g)
 
             def one(t, g=g, sub=sub):
                 c = np.zeros((sub.shape[0], 3), dtype=np.int64)
@@ -550,12 +563,13 @@ class Kernel:
         """Rule position → Int64 分 series: the amount where eligible and known, null elsewhere."""
         n = frame.height
         out = {}
+        inputs = self._inputs(frame)
         r0 = 0
         for g in self.groups:
             k = len(g.rules)
             am = _alloc((k, n), np.int64)
             ok = _alloc((k, n), np.bool_)
-            _run(self._tasks(frame, g), lambda t, g=g, am=am, ok=ok: g.mod.wide(t[1], t[2], t[0], *t[3], am, ok))
+            _run(self._tasks(inputs, g), lambda t, g=g, am=am, ok=ok: g.mod.wide(t[1], t[2], t[0], *t[3], am, ok))
             for j in range(k):
                 if g.has_amount[j]:
                     out[r0 + j] = _series(am[j], np.packbits(ok[j], bitorder="little"), n)

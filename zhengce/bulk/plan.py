@@ -187,7 +187,9 @@ class Plan:
             amount = pl.Series("amount_fen", ka, dtype=pl.Int64)
             if not kk.all():
                 amount = amount.scatter(np.flatnonzero(~kk), None)
-            kparts.append(pl.DataFrame([pl.Series("__p", kp, dtype=pl.UInt32), pl.Series("rule", idx[kr]), amount]))
+            kdf = pl.DataFrame([pl.Series("__p", kp, dtype=pl.UInt32), pl.Series("rule", idx[kr]), amount])
+            ends = np.cumsum(kcnt[:, 1])
+            kparts = [(ri, kdf.slice(int(e - c), int(c))) for ri, c, e in zip(ker.rules, kcnt[:, 1], ends, strict=True)]
             stat_rows = [(ri, int(c[1]), int(c[0]), int(c[2])) for ri, c in zip(ker.rules, kcnt, strict=True)]
             _tick("kernel")
         # 1. conditions once per rule: the Kleene AND of the conditions *is* the status
@@ -208,8 +210,16 @@ class Plan:
             parts.append(q.select("__p", pl.lit(rp.index, dtype=pl.UInt32).alias("rule"),
                                   amt.cast(pl.Int64).alias("amount_fen")))
         # collect_all: the per-rule queries are planned and run together (cheaper than one big concat plan)
-        long = pl.concat(kparts + pl.collect_all(parts), how="vertical") if parts or kparts else \
-            pl.DataFrame(schema={"__p": pl.UInt32, "rule": pl.UInt32, "amount_fen": pl.Int64})
+        # rule by rule in pack order (what _per_entity expects; interleaving the kernel's rules and polars' would
+        # cost it an argsort of the whole table)
+        if kparts:
+            pieces = sorted(kparts + list(zip([rp.index for rp in fast], pl.collect_all(parts), strict=True)),
+                            key=lambda x: x[0])
+            parts = [p for _, p in pieces]
+            long = pl.concat(parts, how="vertical", rechunk=True)
+        else:
+            long = pl.concat(pl.collect_all(parts), how="vertical") if parts else \
+                pl.DataFrame(schema={"__p": pl.UInt32, "rule": pl.UInt32, "amount_fen": pl.Int64})
         del lf
         _tick("amounts")
         for rp in fast:
