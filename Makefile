@@ -8,7 +8,7 @@ PYTHON ?= python3
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,spark,postgres,kernel]'
+	$(PY) -m pip install -q -e '.[dev,spark,postgres]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -35,12 +35,6 @@ SUBSET = ["zbf-2023-5-01", "zbf-2023-5-02", "zbf-2023-5-03", "zbf-2023-5-04", "z
           "zbf-2023-7-43", "zbf-2023-7-44"]
 
 
-def kernel_available() -> bool:
-    from zhengce.bulk import kernel
-
-    return kernel.AVAILABLE
-
-
 def rss_mb() -> float:
     """This process's own peak RSS. VmHWM belongs to the process image and starts afresh at exec; getrusage's
     ru_maxrss does not: a worker forked from a parent that had generated a register in memory reported the
@@ -105,12 +99,8 @@ def worker(args) -> dict:
         pack = _pack(args, True)
         frame = _typed(args, pack)
         plan = compile_plan(pack, "enterprise", as_of)
-        plan.backend = "polars"
         plan.amounts(frame.head(1000))
         plan.evaluate(frame.head(1000))  # warm-up (thread pool, allocator)
-        plan.backend = "kernel" if kernel_available() else "polars"
-        plan.amounts(frame.head(1000))  # loads (or, on a machine's first run, compiles) the kernel
-        plan.evaluate(frame.head(1000))
         # each measurement back to back, as for the other backends (interleaving the two left every amounts
         # run to start on memory the full run had just freed, page faults included)
         def summed(wide) -> int:
@@ -118,15 +108,9 @@ def worker(args) -> dict:
 
         best, total = best_of(lambda: summed(plan.amounts(frame)), args.repeat)
         gc.collect()
-        backend = plan.backend
-        plan.backend = "polars"  # the same on polars alone (no numba)
-        best_pl, total_pl = best_of(lambda: summed(plan.amounts(frame)), args.repeat)
-        assert total_pl == total, (total_pl, total)
-        # compute alone, on the plan's prepared input (columns, set masks): the counterpart of OpenFisca's time
-        # without its input conversion
+        # the computation alone, on the plan's prepared input (columns, set masks): the counterpart of OpenFisca's
+        # time without its input conversion
         prepared = plan.prepare(frame)
-        best_pl_c, _ = best_of(lambda: summed(plan.amounts(prepared, prepared=True)), args.repeat)
-        plan.backend = backend
         best_c, total_c = best_of(lambda: summed(plan.amounts(prepared, prepared=True)), args.repeat)
         assert total_c == total, (total_c, total)
         prep, _ = best_of(lambda: plan.prepare(frame), args.repeat)
@@ -142,8 +126,7 @@ def worker(args) -> dict:
         best_small, _ = best_of(lambda: summed(plan.amounts(small)), max(args.repeat, 5))
         return {"rows": frame.height, "seconds": best, "full_seconds": best_full, "rules": len(plan.rules),
                 "total_fen": total, "full_total_fen": full_total, "small_seconds": best_small,
-                "polars_seconds": best_pl, "backend": backend, "compute_seconds": best_c,
-                "polars_compute_seconds": best_pl_c, "prepare_seconds": prep}
+                "compute_seconds": best_c, "prepare_seconds": prep}
     if w == "vector":
         # streamed like `zhengce batch`: read → validate → evaluate one chunk (--chunk-compute rows) at a time,
         # keeping only the results; compute = the evaluate passes (results identical to one pass: see
@@ -496,16 +479,12 @@ def main() -> None:
     print(f"{'backend':<34}{'rules':>6}{'rows':>12}{'seconds':>10}{'rows/s':>14}{'peak RSS MB':>13}")
     labels = {"vector": "(b) vectorised, whole pack", "vector-subset": "(b) vectorised, 20 rules: amounts",
               "vector-subset-full": "(b) vectorised, 20 rules: full",
-              "vector-subset-polars": "(b) … amounts, polars alone",
               "handwritten": "(d) hand-written numpy, 20 rules", "handwritten-polars": "(d) hand-written polars, 20",
               "openfisca": "(c) OpenFisca, 20 rules",
               "per-entity": "(a) per-entity evaluator, pack", "e2e": "zhengce batch end to end (Parquet)",
               "no-children": "zhengce batch, --n rows", "families": "… with --children project"}
     if "vector-subset" in results and "full_seconds" in results["vector-subset"]:
         results["vector-subset-full"] = dict(results["vector-subset"], seconds=results["vector-subset"]["full_seconds"])
-    if "vector-subset" in results and "polars_seconds" in results["vector-subset"]:
-        results["vector-subset-polars"] = dict(results["vector-subset"],
-                                               seconds=results["vector-subset"]["polars_seconds"])
     for k, r in results.items():
         if "error" in r:
             print(f"{labels[k]:<34} ERROR {r['error'][-300:]}")
@@ -521,18 +500,13 @@ def main() -> None:
     print("20 rules, same register, same output (each rule's amount per entity, summed; best of "
           f"{args.repeat} runs each):")
     if "vector-subset" in ok and "openfisca" in ok:
-        print(f"  vectorised ({ok['vector-subset'].get('backend', 'polars')}) vs OpenFisca:"
-              f"       {rps('vector-subset') / rps('openfisca'):8.1f}× faster")
-    if "vector-subset-polars" in ok and "openfisca" in ok:
-        print(f"  vectorised (polars alone) vs OpenFisca: {rps('vector-subset-polars') / rps('openfisca'):8.1f}× faster")
+        print(f"  vectorised vs OpenFisca:                {rps('vector-subset') / rps('openfisca'):8.1f}× faster")
     if "vector-subset" in ok and "openfisca" in ok and "compute_seconds" in ok["vector-subset"]:
         v, of = ok["vector-subset"], ok["openfisca"]["seconds"]
         print(f"  computation alone, each on its own prepared input (zhengce: columns and set masks, "
               f"{v['prepare_seconds'] * 1000:.0f} ms; OpenFisca: float arrays and title booleans, "
-              f"{ok['openfisca'].get('convert_seconds', 0) * 1000:.0f} ms): {v.get('backend')} "
-              f"{v['compute_seconds'] * 1000:.0f} ms, polars alone {v['polars_compute_seconds'] * 1000:.0f} ms, "
-              f"OpenFisca {of * 1000:.0f} ms: {of / v['compute_seconds']:.1f}× and "
-              f"{of / v['polars_compute_seconds']:.1f}× faster")
+              f"{ok['openfisca'].get('convert_seconds', 0) * 1000:.0f} ms): {v['compute_seconds'] * 1000:.0f} ms "
+              f"vs {of * 1000:.0f} ms: {of / v['compute_seconds']:.1f}× faster")
     hands = [k for k in ("handwritten", "handwritten-polars") if k in ok]
     if "vector-subset" in ok and hands:
         fastest = min(hands, key=lambda k: ok[k]["seconds"])

@@ -132,11 +132,7 @@ class Plan:
     #: caps of this entity type over its own rules that also cover rules of its child types (loans, projects) in
     #: force: a register of this type alone sees only its own rules' share, so the summary says so
     partial_caps: list[dict] = field(default_factory=list)
-    #: "auto" (the fused numba kernel for chunks of ``KERNEL_MIN_ROWS`` rows or more when numba is installed,
-    #: polars otherwise), "kernel" (any size) or "polars"; ZHENGCE_BACKEND overrides "auto"
-    backend: str = "auto"
     _evaluator: Evaluator | None = field(default=None, repr=False)
-    _kernels: dict = field(default_factory=dict, repr=False)  # kernel.Kernel per frame schema
     _external: tuple | None = field(default=None, repr=False)  # during evaluate: children's covered rows
     _shared_out: dict = field(default_factory=dict, repr=False)  # during evaluate: rows of shared owner caps
 
@@ -175,23 +171,9 @@ class Plan:
         _tick("")
         self._external = external
         frame = self.prepare(frame)
-        ker = self._kernel(frame)
-        on_kernel = set(ker.rules) if ker is not None else set()
-        fast = [rp for rp in self.rules if not rp.fallback and rp.index not in on_kernel]
+        fast = [rp for rp in self.rules if not rp.fallback]
         n = frame.height
         _tick("masks")
-        stat_rows, kparts = [], []
-        if ker is not None:  # the fused kernel: statuses, counts and eligible rows' amounts in two passes
-            kcnt, (kr, kp, ka, kk) = ker.evaluate(frame)
-            idx = np.array(ker.rules, dtype=np.uint32)
-            amount = pl.Series("amount_fen", ka, dtype=pl.Int64)
-            if not kk.all():
-                amount = amount.scatter(np.flatnonzero(~kk), None)
-            kdf = pl.DataFrame([pl.Series("__p", kp, dtype=pl.UInt32), pl.Series("rule", idx[kr]), amount])
-            ends = np.cumsum(kcnt[:, 1])
-            kparts = [(ri, kdf.slice(int(e - c), int(c))) for ri, c, e in zip(ker.rules, kcnt[:, 1], ends, strict=True)]
-            stat_rows = [(ri, int(c[1]), int(c[0]), int(c[2])) for ri, c in zip(ker.rules, kcnt, strict=True)]
-            _tick("kernel")
         # 1. conditions once per rule: the Kleene AND of the conditions *is* the status
         #    (true → eligible, false → some condition fails, null → undetermined)
         flags = [_all(rp.conds).alias(f"__k{rp.index}") for rp in fast if rp.conds]
@@ -210,18 +192,11 @@ class Plan:
             parts.append(q.select("__p", pl.lit(rp.index, dtype=pl.UInt32).alias("rule"),
                                   amt.cast(pl.Int64).alias("amount_fen")))
         # collect_all: the per-rule queries are planned and run together (cheaper than one big concat plan)
-        # rule by rule in pack order (what _per_entity expects; interleaving the kernel's rules and polars' would
-        # cost it an argsort of the whole table)
-        if kparts:
-            pieces = sorted(kparts + list(zip([rp.index for rp in fast], pl.collect_all(parts), strict=True)),
-                            key=lambda x: x[0])
-            parts = [p for _, p in pieces]
-            long = pl.concat(parts, how="vertical", rechunk=True)
-        else:
-            long = pl.concat(pl.collect_all(parts), how="vertical") if parts else \
-                pl.DataFrame(schema={"__p": pl.UInt32, "rule": pl.UInt32, "amount_fen": pl.Int64})
+        long = pl.concat(pl.collect_all(parts), how="vertical") if parts else \
+            pl.DataFrame(schema={"__p": pl.UInt32, "rule": pl.UInt32, "amount_fen": pl.Int64})
         del lf
         _tick("amounts")
+        stat_rows = []
         for rp in fast:
             el = counts.get(f"el{rp.index}", n) if rp.conds else n
             un = counts.get(f"un{rp.index}", 0) if rp.conds else 0
@@ -280,57 +255,9 @@ class Plan:
             raise Unsupported(f"{len(self.fallback_rules)} rule(s) need the per-entity fallback; use evaluate()")
         if not prepared:
             frame = self.prepare(frame)
-        ker = self._kernel(frame)
-        wide = ker.wide(frame) if ker is not None else {}
-        by_index = {ri: wide[pos] for pos, ri in enumerate(ker.rules) if pos in wide} if ker is not None else {}
         cols = [(pl.when(_all(rp.conds)).then(rp.amount) if rp.conds else rp.amount).cast(pl.Int64).alias(rp.id)
-                for rp in self.rules if rp.amount is not None and rp.index not in by_index]
-        out = frame.select(pl.col("_row"), *cols)
-        if by_index:
-            out = out.with_columns([by_index[rp.index].alias(rp.id) for rp in self.rules if rp.index in by_index])
-            out = out.select("_row", *[rp.id for rp in self.rules if rp.amount is not None])
-        return out
-
-    def use_kernel(self, rows: int) -> bool:
-        """Whether a chunk of ``rows`` rows runs on the fused kernel (see ``backend``)."""
-        from zhengce.bulk import kernel
-
-        mode = self.backend
-        if mode == "auto":
-            mode = os.environ.get("ZHENGCE_BACKEND", "auto")
-        if mode == "polars" or not kernel.AVAILABLE:
-            if mode == "kernel" and not kernel.AVAILABLE:
-                raise RuntimeError("backend 'kernel' needs numba: pip install 'zhengce[kernel]'")
-            return False
-        return mode == "kernel" or rows >= kernel.KERNEL_MIN_ROWS
-
-    def _kernel(self, frame: pl.DataFrame):
-        """The fused kernel for a prepared frame's column types (built once per schema), or None."""
-        if not self.use_kernel(frame.height):
-            return None
-        from zhengce.bulk import kernel
-
-        key = tuple((c, str(t)) for c, t in frame.schema.items())
-        if key not in self._kernels:
-            self._kernels[key] = kernel.build(self.rules, frame.schema)
-        return self._kernels[key]
-
-    def kernel_report(self, frame: pl.DataFrame | None = None) -> dict:
-        """Which rules run where: fused kernel, polars (with the reason the kernel does not translate them),
-        per-entity fallback."""
-        from zhengce.bulk import kernel
-
-        if not kernel.AVAILABLE:
-            return {"kernel": [], "polars": [rp.id for rp in self.rules if not rp.fallback],
-                    "fallback": [rp.id for rp in self.fallback_rules], "why": {"*": "numba is not installed"}}
-        ker = next(iter(self._kernels.values()), None) if frame is None else self._kernels.get(
-            tuple((c, str(t)) for c, t in frame.schema.items()))
-        if ker is None:
-            return {}
-        on = set(ker.rules)
-        return {"kernel": [rp.id for rp in self.rules if rp.index in on],
-                "polars": [rp.id for rp in self.rules if not rp.fallback and rp.index not in on],
-                "fallback": [rp.id for rp in self.fallback_rules], "why": dict(ker.untranslated)}
+                for rp in self.rules if rp.amount is not None]
+        return frame.select(pl.col("_row"), *cols)
 
     def evaluate_chunked(self, frame: pl.DataFrame, chunk_rows: int = 250_000) -> BulkResult:
         """``evaluate`` over slices of ``chunk_rows`` rows, combined: identical results (entities never span
