@@ -229,3 +229,67 @@ def test_random_families_agree_with_the_engine(bulk_pack):
                                "binding").iter_rows()) == caps
 
     check()
+
+
+def _sql_children(tmp_path, url: str, table: str) -> None:
+    """The project register of ``_registers`` as a SQL table (text columns, as a bureau's export would be)."""
+    from sqlalchemy import create_engine
+
+    proj = pl.read_csv(tmp_path / "proj.csv", infer_schema=False)
+    eng = create_engine(url)
+    with eng.begin() as c:
+        c.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    proj.write_database(table, eng, if_table_exists="replace")
+
+
+def test_child_register_from_a_sqlite_table_equals_the_file(bulk_pack, tmp_path):
+    """--children project=sqlite:///….db#projects: the project register read from a SQL table gives the same
+    enterprise and project results as the CSV file."""
+    _registers(bulk_pack, tmp_path)
+    url = f"sqlite:///{tmp_path / 'registers.db'}"
+    _sql_children(tmp_path, url, "projects")
+    runs = tmp_path / "runs"
+    a = run_batch(bulk_pack, RunConfig(source=str(tmp_path / "ent.csv"), out=runs, run_id="file", as_of=AS_OF,
+                                       chunk_size=100, children={"project": str(tmp_path / "proj.csv")}))
+    b = run_batch(bulk_pack, RunConfig(source=str(tmp_path / "ent.csv"), out=runs, run_id="sql", as_of=AS_OF,
+                                       chunk_size=100, children={"project": f"{url}#projects"}))
+    for sub in ("", "project"):
+        for table in ("entitlements", "totals", "group_caps", "errors"):
+            x = _read(a.run_dir / sub if sub else a.run_dir, table).drop("run_id", strict=False)
+            y = _read(b.run_dir / sub if sub else b.run_dir, table).drop("run_id", strict=False)
+            keys = [c for c in ("entity_id", "id", "rule_id", "cap_id", "field") if c in x.columns]
+            assert x.sort(keys).equals(y.sort(keys)), (sub, table)
+    assert b.summary["children"]["project"]["source"] == f"{url}#projects"
+    assert b.summary["children"]["project"]["bad_records"] == 1  # the owner-less project, as from the file
+
+
+def test_database_sources_never_record_a_password(bulk_pack, tmp_path):
+    """A PostgreSQL child register given with a password: the run works (trust auth ignores it) and neither the
+    manifest nor the summary holds the password."""
+    _registers(bulk_pack, tmp_path)
+    url = "postgresql+psycopg://postgres:s3cret-pw@127.0.0.1:5432/test"
+    _sql_children(tmp_path, url, "zhengce_test_projects")
+    rep = run_batch(bulk_pack, RunConfig(source=str(tmp_path / "ent.csv"), out=tmp_path / "runs", run_id="pg",
+                                         as_of=AS_OF, chunk_size=100,
+                                         children={"project": f"{url}#zhengce_test_projects"}))
+    assert rep.summary["children"]["project"]["rows_valid"] == 23
+    for f in ("manifest.json", "summary.json"):
+        text = (rep.run_dir / f).read_text(encoding="utf-8")
+        assert "s3cret-pw" not in text and "postgres:***@127.0.0.1" in text, f
+
+
+def test_child_database_url_needs_a_table(bulk_pack, tmp_path):
+    from typer.testing import CliRunner
+
+    from zhengce.cli import app
+
+    _registers(bulk_pack, tmp_path)
+    base = ["batch", str(tmp_path / "ent.csv"), "--as-of", "2023-09-01", "-o", str(tmp_path / "runs")]
+    r = CliRunner().invoke(app, [*base, "--run-id", "a", "--children", f"project=sqlite:///{tmp_path / 'r.db'}"])
+    assert r.exit_code == 2 and "表名" in r.output
+    r = CliRunner().invoke(app, [*base, "--run-id", "b", "--children",
+                                 f"project=sqlite:///{tmp_path / 'r.db'}#no_such_table"])
+    assert r.exit_code == 2 and "no_such_table" in r.output
+    r = CliRunner().invoke(app, [*base, "--run-id", "c", "--children",
+                                 f"project=sqlite:///{tmp_path / 'r.db'}#a;drop"])
+    assert r.exit_code == 2 and "a;drop" in r.output

@@ -41,17 +41,19 @@ class ChildRegister:
 def load_children(pack: Pack, cfg) -> list[ChildRegister]:
     """Read and validate each child register whole (its own column mapping; rows without an owner id are bad
     records)."""
-    from zhengce.bulk.runner import _owner_required, column_map, iter_chunks
+    from zhengce.bulk.runner import _owner_required, child_source, column_map, display_source, iter_chunks
 
     out = []
     for ctype, src in cfg.children.items():
         if ctype not in pack.schema.fields:
-            raise ValueError(f"--children {ctype}={src}：没有主体类型 {ctype!r}（可用：{'、'.join(pack.schema.fields)}）")
-        ccfg = dataclasses.replace(cfg, source=src, entity_type=ctype, table=None, chunk_size=2**62, children={},
+            raise ValueError(f"--children {ctype}={display_source(src)}：没有主体类型 {ctype!r}"
+                             f"（可用：{'、'.join(pack.schema.fields)}）")
+        source, table = child_source(ctype, src)
+        ccfg = dataclasses.replace(cfg, source=source, entity_type=ctype, table=table, chunk_size=2**62, children={},
                                    columns={}, id_column="id")
         cmap = column_map(pack, ccfg)
         if cfg.owner_column not in cmap.fields:
-            raise ValueError(f"子表 {src} 没有所属企业编号列 {cfg.owner_column!r}（用 --owner-column 指定）")
+            raise ValueError(f"子表 {display_source(src)} 没有所属企业编号列 {cfg.owner_column!r}（用 --owner-column 指定）")
         frames = []
         for _k, off, load in iter_chunks(ccfg):
             raw = load()
@@ -68,7 +70,7 @@ def load_children(pack: Pack, cfg) -> list[ChildRegister]:
             frame = pl.DataFrame(schema={"_row": pl.Int64, "id": pl.Utf8, cfg.owner_column: pl.Utf8})
             errors = _no_errors()
         plan = compile_plan(pack, ctype, cfg.as_of, owner_column=cfg.owner_column)
-        out.append(ChildRegister(ctype, src, plan, frame, errors,
+        out.append(ChildRegister(ctype, display_source(src), plan, frame, errors,
                                  {"renamed": cmap.renames, "units": cmap.units, "ignored": cmap.ignored}))
     return out
 

@@ -87,6 +87,34 @@ def pack_fingerprint(pack: Pack) -> str:
 
 
 # ------------------------------------------------------------------------------------------ sources
+def display_source(src: str) -> str:
+    """A register's source as recorded in manifests and summaries: a database URL without its password (run
+    directories are shared; a password must not travel with them), a file path as given."""
+    if "://" not in str(src):
+        return str(src)
+    from sqlalchemy.engine import make_url
+
+    url, sep, table = str(src).partition("#")
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: show its scheme only
+        shown = url.split("://", 1)[0] + "://…"
+    return shown + sep + table
+
+
+def child_source(ctype: str, src: str) -> tuple[str, str | None]:
+    """(source, SQL table) of a ``--children TYPE=SOURCE`` value: a file path, or a database URL with its table
+    after '#' (``sqlite:///registers.db#projects``, ``postgresql://…/db#public.projects``)."""
+    if "://" not in src:
+        return src, None
+    url, sep, table = src.rpartition("#")
+    if not sep or not table or not url:
+        raise ValueError(f"--children {ctype}={display_source(src)}：数据库子表需写明表名，"
+                         f"如 {ctype}=sqlite:///registers.db#{ctype}s")
+    _sql_name(table)
+    return url, table
+
+
 def count_rows(cfg: RunConfig) -> int | None:
     if cfg.table:
         return None
@@ -447,7 +475,7 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
     cmap = column_map(pack, cfg)
     cfg = dataclasses.replace(cfg, id_header=cmap.source_of("id"))
     run_dir = Path(cfg.out) / cfg.run_id
-    manifest = {"source": str(cfg.source), "table": cfg.table, "as_of": cfg.as_of.isoformat(),
+    manifest = {"source": display_source(cfg.source), "table": cfg.table, "as_of": cfg.as_of.isoformat(),
                 "entity_type": cfg.entity_type, "chunk_size": cfg.chunk_size, "format": cfg.fmt,
                 "pack": pack_fingerprint(pack), "rules_in_force": len(plan.rules),
                 "rules_not_in_force": len(plan.not_in_force)}
@@ -459,7 +487,7 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
 
         if plan.owner_caps:
             raise ValueError(f"--children needs an enterprise register; {cfg.entity_type} rows are themselves children")
-        manifest["children"] = dict(sorted(cfg.children.items()))
+        manifest["children"] = {t: display_source(v) for t, v in sorted(cfg.children.items())}
         manifest["owner_column"] = cfg.owner_column
         children = load_children(pack, cfg)
     if plan.owner_caps:

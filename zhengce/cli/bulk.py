@@ -51,7 +51,8 @@ def batch(
     column_map: Annotated[list[str] | None, typer.Option(
         "--map", help="列映射 表头=字段（可多次）：优先于自动识别（字段名、中文名称、表头中的单位如“营业收入（万元）”）")] = None,
     children: Annotated[list[str] | None, typer.Option(
-        "--children", help="子表登记册 类型=文件（可多次），如 --children project=projects.parquet："
+        "--children", help="子表登记册 类型=文件 或 类型=数据库URL#表名（可多次），如 --children project=projects.parquet、"
+                           "--children project=sqlite:///registers.db#projects："
                            "同时覆盖企业与其项目的合计上限（上年度地方贡献）按企业连同子表一并核算")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON：运行信息与 summary.json 的内容（不显示进度条）")] = False,
     policies: PoliciesOpt = None,
@@ -65,7 +66,7 @@ def batch(
     if fmt not in ("parquet", "csv"):
         fail(ValueError("--format: parquet or csv"))
     mapping = _pairs(column_map, "--map", "表头=字段，如 --map 营业收入（万元）=revenue")
-    kids = _pairs(children, "--children", "类型=文件，如 --children project=projects.parquet")
+    kids = _pairs(children, "--children", "类型=文件 或 类型=数据库URL#表名，如 --children project=projects.parquet")
     cfg = RunConfig(source=register, out=out, run_id=rid, as_of=day, entity_type=entity, chunk_size=chunk_size,
                     fmt=fmt, table=table, db=db, keep=tuple(k for k in keep.split(",") if k),
                     owner_column=owner_column, columns=mapping, children=kids)
