@@ -276,6 +276,16 @@ def test_database_sources_never_record_a_password(bulk_pack, tmp_path):
     for f in ("manifest.json", "summary.json"):
         text = (rep.run_dir / f).read_text(encoding="utf-8")
         assert "s3cret-pw" not in text and "postgres:***@127.0.0.1" in text, f
+    # the enterprise register itself from a table (--table): its URL is recorded the same way
+    from sqlalchemy import create_engine
+
+    ent = pl.read_csv(tmp_path / "ent.csv", infer_schema=False)
+    ent.write_database("zhengce_test_enterprises", create_engine(url), if_table_exists="replace")
+    rep = run_batch(bulk_pack, RunConfig(source=url, table="zhengce_test_enterprises", out=tmp_path / "runs",
+                                         run_id="pg-main", as_of=AS_OF, chunk_size=100))
+    assert rep.rows == ent.height
+    manifest = (rep.run_dir / "manifest.json").read_text(encoding="utf-8")
+    assert "s3cret-pw" not in manifest and "postgres:***@127.0.0.1" in manifest
 
 
 def test_child_database_url_needs_a_table(bulk_pack, tmp_path):
