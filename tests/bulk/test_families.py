@@ -286,6 +286,13 @@ def test_database_sources_never_record_a_password(bulk_pack, tmp_path):
     assert rep.rows == ent.height
     manifest = (rep.run_dir / "manifest.json").read_text(encoding="utf-8")
     assert "s3cret-pw" not in manifest and "postgres:***@127.0.0.1" in manifest
+    # a run directory written before the masking (the URL in full) still resumes under the same run id
+    (rep.run_dir / "manifest.json").write_text(manifest.replace("postgres:***@", "postgres:s3cret-pw@"),
+                                               encoding="utf-8")
+    again = run_batch(bulk_pack, RunConfig(source=url, table="zhengce_test_enterprises", out=tmp_path / "runs",
+                                           run_id="pg-main", as_of=AS_OF, chunk_size=100))
+    assert again.chunks_skipped == again.chunks_total
+    assert "s3cret-pw" not in (rep.run_dir / "manifest.json").read_text(encoding="utf-8")
 
 
 def test_child_database_url_needs_a_table(bulk_pack, tmp_path):

@@ -93,11 +93,12 @@ def display_source(src: str) -> str:
     if "://" not in str(src):
         return str(src)
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     url, sep, table = str(src).partition("#")
     try:
         shown = make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy reads: show its scheme only
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads: show its scheme only
         shown = url.split("://", 1)[0] + "://…"
     return shown + sep + table
 
@@ -495,6 +496,10 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
     mpath = run_dir / "manifest.json"
     if mpath.exists():
         old = json.loads(mpath.read_text(encoding="utf-8"))
+        if isinstance(old.get("source"), str):  # runs recorded before passwords were masked compare masked
+            old["source"] = display_source(old["source"])
+        if isinstance(old.get("children"), dict):
+            old["children"] = {t: display_source(v) for t, v in old["children"].items()}
         diff = {k: (old.get(k), v) for k, v in manifest.items() if old.get(k) != v}
         if diff:
             raise ValueError(f"run {cfg.run_id} already exists with different settings {diff}; "
