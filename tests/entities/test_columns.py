@@ -65,3 +65,21 @@ def test_per_entity_csv_duplicate_columns_is_a_clear_error(pack, tmp_path):
     p.write_text("id,revenue,营业收入（亿元）\nE1,1,2\n", encoding="utf-8")
     with pytest.raises(EntityError, match="都对应字段 revenue"):
         load_entities(p, pack.schema)
+
+
+def test_one_alternative_of_an_a_or_b_label(pack):
+    """'所在区市' (or '开发区') is one alternative of the label 所在区市/开发区: mapped when only one field of the type
+    has it; the project type's own 项目所在区市/开发区 does not collide with the enterprise's."""
+    s = pack.schema
+    cm = resolve_columns(s, "enterprise", ["统一社会信用代码", "所在区市"])
+    assert cm.fields["所在区市"] == "district"
+    cm = resolve_columns(s, "project", ["id", "项目所在区市", "项目类型"])
+    assert cm.fields["项目所在区市"] == "district" and cm.fields["项目类型"] == "project_types"
+    # an alternative two fields share is never guessed (a schema with two 'A/B' labels sharing A)
+    from zhengce.entities.schema import EntitySchema, FieldSpec
+
+    two = EntitySchema()
+    two.fields["enterprise"] = {"a": FieldSpec(type="text", label="区市/开发区"),
+                                "b": FieldSpec(type="text", label="区市/园区")}
+    cm = resolve_columns(two, "enterprise", ["区市", "园区"])
+    assert "区市" in cm.ignored and cm.fields["园区"] == "b"

@@ -36,12 +36,20 @@ class ChildRegister:
     frame: pl.DataFrame  # typed rows, each with its owner's id in the owner column
     errors: pl.DataFrame  # bad records of the whole child register
     columns: dict  # how its headers were read (summary)
+    encoding: str | None = None  # of a CSV child register: utf-8 or gb18030
 
 
 def load_children(pack: Pack, cfg) -> list[ChildRegister]:
     """Read and validate each child register whole (its own column mapping; rows without an owner id are bad
     records)."""
-    from zhengce.bulk.runner import _owner_required, child_source, column_map, display_source, iter_chunks
+    from zhengce.bulk.runner import (
+        _owner_required,
+        child_source,
+        column_map,
+        display_source,
+        iter_chunks,
+        source_encoding,
+    )
 
     out = []
     for ctype, src in cfg.children.items():
@@ -71,7 +79,8 @@ def load_children(pack: Pack, cfg) -> list[ChildRegister]:
             errors = _no_errors()
         plan = compile_plan(pack, ctype, cfg.as_of, owner_column=cfg.owner_column)
         out.append(ChildRegister(ctype, display_source(src), plan, frame, errors,
-                                 {"renamed": cmap.renames, "units": cmap.units, "ignored": cmap.ignored}))
+                                 {"renamed": cmap.renames, "units": cmap.units, "ignored": cmap.ignored},
+                                 source_encoding(source, table)))
     return out
 
 

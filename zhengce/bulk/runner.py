@@ -103,6 +103,24 @@ def display_source(src: str) -> str:
     return shown + sep + table
 
 
+def _scan_csv(p: Path) -> pl.LazyFrame:
+    """A CSV register, every column as text, read as UTF-8 or — through a UTF-8 copy — GB18030 (bulk.csvfile);
+    a file in neither stops with the line of the first bad byte instead of being read lossily."""
+    from zhengce.bulk.csvfile import readable_csv
+
+    return pl.scan_csv(readable_csv(p)[0], infer_schema=False, encoding="utf8")
+
+
+def source_encoding(source: str, table: str | None) -> str | None:
+    """The text encoding of a CSV register ('utf-8' or 'gb18030'); None for Parquet and SQL."""
+    p = Path(source)
+    if table or p.suffix not in (".csv", ".txt") or not p.exists():
+        return None
+    from zhengce.bulk.csvfile import readable_csv
+
+    return readable_csv(p)[1]
+
+
 def child_source(ctype: str, src: str) -> tuple[str, str | None]:
     """(source, SQL table) of a ``--children TYPE=SOURCE`` value: a file path, or a database URL with its table
     after '#' (``sqlite:///registers.db#projects``, ``postgresql://…/db#public.projects``)."""
@@ -168,7 +186,7 @@ def source_headers(cfg: RunConfig) -> list[str]:
 
         return pq.ParquetFile(p).schema_arrow.names
     if p.suffix in (".csv", ".txt"):
-        return pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy").collect_schema().names()
+        return _scan_csv(p).collect_schema().names()
     raise ValueError(f"unsupported register format {p.suffix!r}: use .parquet, .csv or --table with a SQL URL")
 
 
@@ -212,7 +230,7 @@ def read_owners(cfg: RunConfig) -> pl.Series:
     p = Path(cfg.source)
     if not p.exists():
         raise FileNotFoundError(f"register not found: {p}")
-    lf = pl.scan_parquet(p) if p.suffix == ".parquet" else pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy")
+    lf = pl.scan_parquet(p) if p.suffix == ".parquet" else _scan_csv(p)
     if oc not in lf.collect_schema().names():
         raise ValueError(f"register {p.name} has no owner column {oc!r}: the group caps of the owning enterprise "
                          f"over these {cfg.entity_type} rules need it (set it with --owner-column)")
@@ -264,7 +282,7 @@ def iter_chunks(cfg: RunConfig, columns: list[str] | None = None,
         return
     if p.suffix in (".csv", ".txt"):
         # every column as text: parsing (units, 是/否, dates) is the normaliser's job, with row-level errors
-        lf = pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy")
+        lf = _scan_csv(p)
         n = lf.select(pl.len()).collect().item()
         for k, (off, ln) in enumerate(spans(n)):
             yield k, off, (lambda off=off, ln=ln: lf.slice(off, ln).collect())
@@ -640,6 +658,7 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
     t0 = time.perf_counter()
     rep.summary = summarize(plan, run_dir, cfg.fmt)
     # how the register's columns were read: nothing in it is dropped or missing without saying so
+    rep.summary["encoding"] = source_encoding(cfg.source, cfg.table)
     rep.summary["columns"] = {"renamed": cmap.renames, "units": cmap.units, "ignored": cmap.ignored,
                               "missing": missing_fields(plan, cmap)}
     if children:
@@ -650,7 +669,7 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
             if (rest := {t: n for t, n in c["also_covers"].items() if t not in cfg.children})]
         rep.summary["families_reevaluated"] = rep.families
         rep.summary["children"] = {ch.type: {"source": ch.source, **summarize(ch.plan, run_dir / ch.type, cfg.fmt),
-                                             "columns": ch.columns} for ch in children}
+                                             "columns": ch.columns, "encoding": ch.encoding} for ch in children}
     timed("summary", t0)
     rep.timings = timings
     (run_dir / "summary.json").write_text(json.dumps(rep.summary, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -696,7 +715,7 @@ def _enterprise_ids(cfg) -> pl.Series:
             return pl.read_database(f"SELECT {_sql_name(col)} FROM {_sql_name(cfg.table)}", conn) \
                 .to_series().cast(pl.Utf8)
     p = Path(cfg.source)
-    lf = pl.scan_parquet(p) if p.suffix == ".parquet" else pl.scan_csv(p, infer_schema=False, encoding="utf8-lossy")
+    lf = pl.scan_parquet(p) if p.suffix == ".parquet" else _scan_csv(p)
     return lf.select(pl.col(col).cast(pl.Utf8)).collect().to_series()
 
 

@@ -110,6 +110,8 @@ def batch(
                   f"其他主体类型 {s['rules_other_entity_types']} 条；逐行回退 {len(s['rules_on_fallback'])} 条")
     console.print(f"有效记录 {s['rows_valid']:,}；错误记录 {s['bad_records']:,}（{s['error_rows']:,} 处，"
                   f"见 {rep.run_dir / 'errors'}）")
+    if s.get("encoding") not in (None, "utf-8"):
+        console.print(f"编码：{s['encoding'].upper()}（按此编码读取，非 UTF-8）")
     cols = s.get("columns", {})
     if cols.get("renamed"):
         units = cols.get("units", {})
@@ -126,7 +128,8 @@ def batch(
         console.print(f"企业合计上限 {g['doc_no']}#{g['cap_id']}：{how}")
     for ctype, cs in s.get("children", {}).items():
         ct = cs["totals"]
-        console.print(f"子表 {ctype}（{cs['source']}）：有效记录 {cs['rows_valid']:,}；错误记录 {cs['bad_records']:,}；"
+        enc = f"，{cs['encoding'].upper()} 编码" if cs.get("encoding") not in (None, "utf-8") else ""
+        console.print(f"子表 {ctype}（{cs['source']}{enc}）：有效记录 {cs['rows_valid']:,}；错误记录 {cs['bad_records']:,}；"
                       f"享受主体 {ct['entities_with_awards'] or 0:,}；确定金额 {_yuan(ct['entitlement_fen'])} 元；"
                       f"最高限额 {_yuan(ct['maximum_fen'])} 元；总额上限核减 {_yuan(ct['group_cap_reduction_fen'])} 元"
                       f"（结果见 {rep.run_dir / ctype}）")

@@ -3,7 +3,8 @@
 A register exported by a bureau names its columns in Chinese and often puts the unit in the header
 ("营业收入（万元）", "研发投入(亿元)", "营业收入增速（%）") with bare numbers below. ``resolve_columns`` maps each
 header to a field of the entity type — by field name, by an explicit mapping, by the field's label, or by the
-label without its qualifier when that is unambiguous ('是否' before a yes/no label is allowed) — and records the
+label without its qualifier when that is unambiguous ('是否' before a yes/no label is allowed), or one
+alternative of an 'A/B' label when only one field has it ('所在区市' for 所在区市/开发区) — and records the
 header's unit (a trailing （万元）/（%）…): a number written without a
 unit in that column is in the header's unit. Headers that name no field are returned, never dropped silently.
 One definition for the per-entity CSV loader and the bulk runner.
@@ -79,8 +80,14 @@ def resolve_columns(schema: EntitySchema, entity_type: str, headers: list[str],
             raise ValueError(f"列映射 {h}={f}：登记册没有列 {h!r}（有：{'、'.join(headers[:12])}…）")
     by_label = {s.label: n for n, s in specs.items()}
     bases: dict[str, list[str]] = {}
+    alts: dict[str, list[str]] = {}  # 'A/B' labels: a header naming one alternative ('所在区市' of 所在区市/开发区)
     for n, s in specs.items():
         bases.setdefault(_base(s.label), []).append(n)
+        pieces = [x.strip() for x in _base(s.label).split("/")]
+        if len(pieces) > 1:
+            for x in pieces:
+                if x:
+                    alts.setdefault(x, []).append(n)
     out = ColumnMap()
     taken: dict[str, str] = {}
 
@@ -106,6 +113,8 @@ def resolve_columns(schema: EntitySchema, entity_type: str, headers: list[str],
         f = by_label.get(h) or by_label.get(text)
         if f is None and len(bases.get(text, [])) == 1:
             f = bases[text][0]
+        if f is None and len(alts.get(text, [])) == 1 and text not in bases:
+            f = alts[text][0]
         if f is None and text.startswith("是否"):  # '是否工业企业' for the yes/no field 工业企业
             g = by_label.get(text[2:]) or (bases[text[2:]][0] if len(bases.get(text[2:], [])) == 1 else None)
             f = g if g is not None and specs[g].type == "bool" else None

@@ -76,12 +76,12 @@ def _read_text(path: Path) -> str:
     data = path.read_bytes()
     if b"\x00" in data[:4096]:
         raise EntityError("looks like a binary file, not YAML/JSON/CSV text", str(path))
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise EntityError("cannot decode as UTF-8 or GB18030 text", str(path))  # pragma: no cover
+    from zhengce.encoding import decode_bytes
+
+    try:
+        return decode_bytes(data, path.name)[0]
+    except ValueError as exc:
+        raise EntityError(str(exc), str(path)) from None
 
 
 def load_entities(path: str | Path, schema: EntitySchema, *, default_type: str = "enterprise",

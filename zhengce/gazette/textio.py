@@ -79,17 +79,14 @@ def decode(data: bytes, source: str = "") -> str:
     else:
         if _looks_binary(data):
             raise BinaryInputError("looks like a binary file (NUL/control bytes), not gazette text", source)
+        from zhengce.encoding import decode_bytes
+
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as utf_exc:
-            try:
-                text = data.decode("gb18030")
-            except UnicodeDecodeError:
-                raise EncodingError(
-                    f"neither UTF-8 (bad byte at offset {utf_exc.start}) nor GB18030/GBK text; "
-                    "convert it with iconv -f <encoding> -t utf-8", source) from None
-            if not _plausible_text(text):
-                raise EncodingError("bytes decode as GB18030 but do not look like Chinese text", source) from None
+            text, enc = decode_bytes(data, source)  # UTF-8, else GB18030 unless it is corrupt UTF-8
+        except ValueError as exc:
+            raise EncodingError(str(exc), source) from None
+        if enc != "utf-8" and not _plausible_text(text):
+            raise EncodingError("bytes decode as GB18030 but do not look like Chinese text", source) from None
     if not text.strip():
         raise EmptyInputError("file contains only whitespace", source)
     if not _plausible_text(text):
