@@ -32,14 +32,26 @@ def _first_bad(path: Path, encoding: str) -> int | None:
     return None
 
 
+#: Chinese characters read as valid UTF-8 before the first bad byte that make the file UTF-8 (with a corrupt
+#: byte) rather than GBK. GBK bytes do pass for a UTF-8 ideograph now and then (E4 A1 + a 常用字 lead byte), but
+#: GBK text fails UTF-8 within its first few characters; four ideographs by chance before that is vanishingly rare
+CHINESE_EVIDENCE = 4
+
+
 def _has_chinese(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
+    n = 0
+    for ch in text:
+        if "\u4e00" <= ch <= "\u9fff":
+            n += 1
+            if n >= CHINESE_EVIDENCE:
+                return True
+    return False
 
 
 def _utf8_chinese_before(path: Path, end: int) -> bool:
-    """Whether the (valid UTF-8) bytes before offset ``end`` hold Chinese characters (CJK ideographs): then the
-    file is UTF-8 text with a corrupt byte. GBK bytes can pass for a few UTF-8 characters by chance — '统一' is
-    two valid 2-byte sequences — but those decode to Greek and Cyrillic letters, not to ideographs."""
+    """Whether the (valid UTF-8) bytes before offset ``end`` hold Chinese text (``CHINESE_EVIDENCE`` ideographs):
+    then the file is UTF-8 with a corrupt byte. GBK bytes pass for a few UTF-8 characters by chance — '统一' is
+    two valid 2-byte sequences — but those decode mostly to Greek and Cyrillic letters, seldom to ideographs."""
     with open(path, "rb") as f:
         head = f.read(min(end, 1 << 20))
     return _has_chinese(head.decode("utf-8", errors="ignore"))
