@@ -42,3 +42,25 @@ def test_per_entity_loader_and_gazette_reader_use_it(pack, tmp_path):
         read_text(tmp_path / "g.txt")
     (tmp_path / "g2.txt").write_bytes(GAZETTE.encode("gbk"))
     assert read_text(tmp_path / "g2.txt") == GAZETTE
+
+
+def test_the_rule_on_the_seed_gazettes(seeds_dir):
+    """Real gazette text: 400 random five-line passages saved as GBK all read as GB18030 (none mistaken for
+    corrupt UTF-8), and the same passages in UTF-8 with a GBK character pasted in are all refused (none read as
+    GB18030 mojibake)."""
+    import random
+
+    lines = [ln.strip() for f in sorted(seeds_dir.glob("*.txt"))
+             for ln in f.read_text(encoding="utf-8").splitlines() if len(ln.strip()) > 10]
+    rng = random.Random(4)
+    for _ in range(400):
+        i = rng.randrange(len(lines) - 5)
+        text = "\n".join(lines[i:i + 5])
+        gbk = text.encode("gbk", errors="ignore")
+        assert decode_bytes(gbk)[1] == "gb18030"
+        utf = text.encode("utf-8")
+        cut = rng.randrange(len(utf) // 2, len(utf))
+        while cut < len(utf) and (utf[cut] & 0xC0) == 0x80:  # paste at a character boundary
+            cut += 1
+        with pytest.raises(ValueError, match="不是有效的 UTF-8"):
+            decode_bytes(utf[:cut] + "啊".encode("gbk") + utf[cut:])
