@@ -36,7 +36,7 @@ class ChildRegister:
     frame: pl.DataFrame  # typed rows, each with its owner's id in the owner column
     errors: pl.DataFrame  # bad records of the whole child register
     columns: dict  # how its headers were read (summary)
-    encoding: str | None = None  # of a CSV child register: utf-8 or gb18030
+    file: dict | None = None  # how a CSV/Excel child register was read (encoding, sheet): runner.source_file
 
 
 def load_children(pack: Pack, cfg) -> list[ChildRegister]:
@@ -48,7 +48,7 @@ def load_children(pack: Pack, cfg) -> list[ChildRegister]:
         column_map,
         display_source,
         iter_chunks,
-        source_encoding,
+        source_file,
     )
 
     out = []
@@ -80,7 +80,7 @@ def load_children(pack: Pack, cfg) -> list[ChildRegister]:
         plan = compile_plan(pack, ctype, cfg.as_of, owner_column=cfg.owner_column)
         out.append(ChildRegister(ctype, display_source(src), plan, frame, errors,
                                  {"renamed": cmap.renames, "units": cmap.units, "ignored": cmap.ignored},
-                                 source_encoding(source, table)))
+                                 source_file(source, table)))
     return out
 
 

@@ -39,6 +39,7 @@ import polars as pl
 from zhengce.bulk.plan import Plan, chunk_bounds, compile_plan, funding_parts
 from zhengce.bulk.register import normalize
 from zhengce.entities.columns import ColumnMap, resolve_columns
+from zhengce.entities.spreadsheets import TEXT_SUFFIXES as _TEXT_SUFFIXES
 from zhengce.rules.loader import Pack
 
 TABLES = ("entitlements", "totals", "group_caps", "errors", "rollup", "stats")  # stats last: marks a chunk done
@@ -104,21 +105,23 @@ def display_source(src: str) -> str:
 
 
 def _scan_csv(p: Path) -> pl.LazyFrame:
-    """A CSV register, every column as text, read as UTF-8 or — through a UTF-8 copy — GB18030 (bulk.csvfile);
-    a file in neither stops with the line of the first bad byte instead of being read lossily."""
-    from zhengce.bulk.csvfile import readable_csv
+    """A CSV or Excel register, every column as text: read as UTF-8 or — through a UTF-8 copy — GB18030, or the
+    workbook's first sheet (entities.spreadsheets); a CSV in neither encoding stops with the line of the first bad
+    byte instead of being read lossily."""
+    from zhengce.entities.spreadsheets import readable
 
-    return pl.scan_csv(readable_csv(p)[0], infer_schema=False, encoding="utf8")
+    return pl.scan_csv(readable(p).path, infer_schema=False, encoding="utf8")
 
 
-def source_encoding(source: str, table: str | None) -> str | None:
-    """The text encoding of a CSV register ('utf-8' or 'gb18030'); None for Parquet and SQL."""
+def source_file(source: str, table: str | None) -> dict | None:
+    """How a CSV or Excel register was read: its ``encoding`` ('utf-8', 'gb18030' or 'excel'), and for a workbook
+    the ``sheet`` read and the ``other_sheets`` not read; None for Parquet and SQL."""
+    from zhengce.entities.spreadsheets import TEXT_SUFFIXES, readable
+
     p = Path(source)
-    if table or p.suffix not in (".csv", ".txt") or not p.exists():
+    if table or p.suffix.lower() not in TEXT_SUFFIXES or not p.exists():
         return None
-    from zhengce.bulk.csvfile import readable_csv
-
-    return readable_csv(p)[1]
+    return readable(p).describe()
 
 
 def child_source(ctype: str, src: str) -> tuple[str, str | None]:
@@ -185,9 +188,9 @@ def source_headers(cfg: RunConfig) -> list[str]:
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(p).schema_arrow.names
-    if p.suffix in (".csv", ".txt"):
+    if p.suffix.lower() in _TEXT_SUFFIXES:
         return _scan_csv(p).collect_schema().names()
-    raise ValueError(f"unsupported register format {p.suffix!r}: use .parquet, .csv or --table with a SQL URL")
+    raise ValueError(f"unsupported register format {p.suffix!r}: use .parquet, .csv, .xlsx or --table with a SQL URL")
 
 
 def column_map(pack: Pack, cfg: RunConfig) -> ColumnMap:
@@ -280,14 +283,14 @@ def iter_chunks(cfg: RunConfig, columns: list[str] | None = None,
             yield k, off, (lambda off=off, ln=ln: (pl.scan_parquet(p).select(columns) if columns
                                                    else pl.scan_parquet(p)).slice(off, ln).collect())
         return
-    if p.suffix in (".csv", ".txt"):
+    if p.suffix.lower() in _TEXT_SUFFIXES:
         # every column as text: parsing (units, 是/否, dates) is the normaliser's job, with row-level errors
         lf = _scan_csv(p)
         n = lf.select(pl.len()).collect().item()
         for k, (off, ln) in enumerate(spans(n)):
             yield k, off, (lambda off=off, ln=ln: lf.slice(off, ln).collect())
         return
-    raise ValueError(f"unsupported register format {p.suffix!r}: use .parquet, .csv or --table with a SQL URL")
+    raise ValueError(f"unsupported register format {p.suffix!r}: use .parquet, .csv, .xlsx or --table with a SQL URL")
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -658,7 +661,7 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
     t0 = time.perf_counter()
     rep.summary = summarize(plan, run_dir, cfg.fmt)
     # how the register's columns were read: nothing in it is dropped or missing without saying so
-    rep.summary["encoding"] = source_encoding(cfg.source, cfg.table)
+    rep.summary.update(source_file(cfg.source, cfg.table) or {"encoding": None})
     rep.summary["columns"] = {"renamed": cmap.renames, "units": cmap.units, "ignored": cmap.ignored,
                               "missing": missing_fields(plan, cmap)}
     if children:
@@ -669,7 +672,8 @@ def run_batch(pack: Pack, cfg: RunConfig, progress: Callable[[int, int], None] |
             if (rest := {t: n for t, n in c["also_covers"].items() if t not in cfg.children})]
         rep.summary["families_reevaluated"] = rep.families
         rep.summary["children"] = {ch.type: {"source": ch.source, **summarize(ch.plan, run_dir / ch.type, cfg.fmt),
-                                             "columns": ch.columns, "encoding": ch.encoding} for ch in children}
+                                             "columns": ch.columns, **(ch.file or {"encoding": None})}
+                                   for ch in children}
     timed("summary", t0)
     rep.timings = timings
     (run_dir / "summary.json").write_text(json.dumps(rep.summary, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -36,7 +36,7 @@ def _pairs(values: list[str] | None, option: str, form: str) -> dict[str, str]:
 
 @app.command()
 def batch(
-    register: Annotated[str, typer.Argument(help="登记册：.parquet / .csv 文件，或配合 --table 的数据库连接 URL")],
+    register: Annotated[str, typer.Argument(help="登记册：.parquet / .csv / .xlsx 文件（Excel 读第一个工作表），或配合 --table 的数据库连接 URL")],
     out: Annotated[Path, typer.Option("--out", "-o", help="输出目录（其下按 run id 建子目录）")] = Path("runs"),
     run_id: Annotated[str | None, typer.Option("--run-id", help="运行编号；同一编号重跑只补未完成的分块")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="测算基准日 YYYY-MM-DD（默认今天）")] = None,
@@ -110,7 +110,11 @@ def batch(
                   f"其他主体类型 {s['rules_other_entity_types']} 条；逐行回退 {len(s['rules_on_fallback'])} 条")
     console.print(f"有效记录 {s['rows_valid']:,}；错误记录 {s['bad_records']:,}（{s['error_rows']:,} 处，"
                   f"见 {rep.run_dir / 'errors'}）")
-    if s.get("encoding") not in (None, "utf-8"):
+    if s.get("encoding") == "excel":
+        others = s.get("other_sheets") or []
+        console.print(f"Excel 工作表：{s['sheet']}" + (f"；[yellow]未读取的其他工作表：{'、'.join(others)}[/]"
+                                                       if others else ""))
+    elif s.get("encoding") not in (None, "utf-8"):
         console.print(f"编码：{s['encoding'].upper()}（按此编码读取，非 UTF-8）")
     cols = s.get("columns", {})
     if cols.get("renamed"):
@@ -128,7 +132,8 @@ def batch(
         console.print(f"企业合计上限 {g['doc_no']}#{g['cap_id']}：{how}")
     for ctype, cs in s.get("children", {}).items():
         ct = cs["totals"]
-        enc = f"，{cs['encoding'].upper()} 编码" if cs.get("encoding") not in (None, "utf-8") else ""
+        enc = (f"，工作表 {cs['sheet']}" if cs.get("encoding") == "excel" else
+               f"，{cs['encoding'].upper()} 编码" if cs.get("encoding") not in (None, "utf-8") else "")
         console.print(f"子表 {ctype}（{cs['source']}{enc}）：有效记录 {cs['rows_valid']:,}；错误记录 {cs['bad_records']:,}；"
                       f"享受主体 {ct['entities_with_awards'] or 0:,}；确定金额 {_yuan(ct['entitlement_fen'])} 元；"
                       f"最高限额 {_yuan(ct['maximum_fen'])} 元；总额上限核减 {_yuan(ct['group_cap_reduction_fen'])} 元"

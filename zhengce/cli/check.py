@@ -53,7 +53,7 @@ def _parse_date(text: str | None) -> date:
 
 @app.command()
 def check(
-    file: Annotated[Path, typer.Argument(help="实体文件（YAML/JSON/CSV）")],
+    file: Annotated[Path, typer.Argument(help="实体文件（YAML/JSON/CSV，或 Excel 工作簿的第一个工作表）")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="评估日期 YYYY-MM-DD（默认今天）")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON（docs/output-schema.md）")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="同时列出不符合、不在有效期的规则")] = False,

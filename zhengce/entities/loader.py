@@ -86,11 +86,25 @@ def _read_text(path: Path) -> str:
 
 def load_entities(path: str | Path, schema: EntitySchema, *, default_type: str = "enterprise",
                   strict: bool = True) -> list[Entity]:
-    """Load every entity in a YAML/JSON/CSV file. Raises EntityError on the first bad record."""
+    """Load every entity in a YAML/JSON/CSV file or an Excel workbook (its first sheet, read like CSV). Raises
+    EntityError on the first bad record."""
+    from zhengce.entities.spreadsheets import EXCEL_SUFFIXES, readable
+
     path = Path(path)
-    text = _read_text(path)
     src = str(path)
     suffix = path.suffix.lower()
+    if suffix in EXCEL_SUFFIXES:
+        if not path.exists():
+            raise EntityError("file not found", src)
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise EntityError(f"file is larger than {MAX_FILE_BYTES // 2**20} MB; use `zhengce batch` for registers", src)
+        try:
+            text = readable(path).path.read_text(encoding="utf-8")
+        except ValueError as exc:
+            raise EntityError(str(exc), src) from None
+        suffix = ".csv"
+    else:
+        text = _read_text(path)
     if suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
